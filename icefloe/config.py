@@ -1,0 +1,351 @@
+"""icefloe's settings: one TOML file, validated, with environment overrides.
+
+Settings are read once, at the edge (the CLI, a flow's first step), and passed down. The file
+is ``./icefloe.toml`` unless ``--config`` or ``ICEFLOE_CONFIG`` names another. Any key can be
+overridden from the environment as ``ICEFLOE_<SECTION>__<KEY>``, e.g.
+``ICEFLOE_COLDSTORE__BACKEND=glacier``.
+
+Secrets never live here: AWS credentials come from boto3's standard chain, and the archive
+password from the environment variable or Prefect Secret block the file *names*.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from icefloe.errors import ConfigInvalid, PasswordError
+
+DEFAULT_CONFIG = Path("icefloe.toml")
+MIB = 1024 * 1024
+
+DiscType = Literal["dvd+r", "dvd-r", "dvd+r-dl", "dvd-r-dl", "bd-r", "bd-r-dl", "none"]
+SECRET_WORDS = ("password", "passphrase", "secret_key", "aws_secret_access_key", "aws_access_key_id")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in SECRET_WORDS:
+                    raise ValueError(
+                        f"{key!r} must not be written in the configuration: AWS credentials come "
+                        "from boto3's standard chain and the archive password from the "
+                        "environment variable named by archive.password_env "
+                        "(or the Prefect Secret block named by archive.password_secret_block)"
+                    )
+        return data
+
+
+class PartitionConfig(Section):
+    label: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    path: Path
+    # A mirror refuses a source without this file, so an unmounted disk never wipes the mirror.
+    sentinel: str = ".icefloe-partition"
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, path: Path) -> Path:
+        path = path.expanduser()
+        if not path.is_dir():
+            raise ValueError(f"{path} does not exist or is not a folder")
+        return path
+
+
+class MirrorConfig(Section):
+    target: str | None = None  # "user@host:/srv/mirror" or a local folder
+    ssh_port: int = Field(22, ge=1, le=65535)
+    identity_file: Path | None = None
+    known_hosts: Path | None = None
+    bwlimit: str = "0"
+    max_delete: int = Field(1000, ge=0)
+    timeout_s: int = Field(600, ge=0)
+    concurrency: int = Field(2, ge=1, le=16)
+    retries: int = Field(3, ge=0, le=10)
+    cron: str = "0 2 * * *"
+
+
+class ArchiveConfig(Section):
+    password_env: str | None = "ICEFLOE_ARCHIVE_PASSWORD"
+    password_secret_block: str | None = None
+    disc: DiscType = "dvd+r"
+    burner: str = "none"  # "none", a device such as "/dev/sr0", or "stdio:/path/file"
+    burn_tool: Literal["xorriso", "growisofs"] = "xorriso"
+    compression: Literal["auto", "lzma2", "copy"] = "auto"
+    lzma_preset: int = Field(1, ge=0, le=9)
+    workers: int = Field(2, ge=1, le=64)
+    volume_size_mib: int | None = Field(None, ge=1)
+
+
+class ColdstoreConfig(Section):
+    backend: Literal["s3", "glacier"] = "s3"
+    region: str = "us-east-1"
+    bucket: str = "family-archive"
+    prefix: str = "icefloe/"
+    storage_class: Literal["DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD"] = "DEEP_ARCHIVE"
+    vault: str = "family-archive"
+    part_size_mib: int = 32
+    concurrency: int = Field(8, ge=1, le=64)
+    bandwidth_limit: str = "0"  # bytes per second, with an optional K/M/G suffix; "0" = none
+    max_attempts: int = Field(6, ge=1, le=20)
+    description_paths: bool = False  # put the source folder in archive descriptions
+
+    @field_validator("part_size_mib")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value < 1 or value > 4096 or value & (value - 1):
+            raise ValueError(f"{value} is not a power of two from 1 to 4096 (MiB)")
+        return value
+
+    @field_validator("bandwidth_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @property
+    def part_size(self) -> int:
+        return self.part_size_mib * MIB
+
+    @property
+    def bandwidth_bps(self) -> int:
+        return parse_rate(self.bandwidth_limit)
+
+
+class PipelineConfig(Section):
+    fill_threshold: float = Field(0.9, gt=0, le=1)
+    timezone: str = "UTC"
+    inventory_cron: str = "0 * * * *"
+    cleanup_cron: str = "0 4 * * 0"
+    stale_upload_age_h: float = Field(24, gt=0)
+
+
+class RestoreConfig(Section):
+    tier: Literal["Expedited", "Standard", "Bulk"] = "Bulk"
+    days: int = Field(7, ge=1, le=365)
+    # USD per GB retrieved, by backend and tier; shown before a retrieval starts.
+    prices: dict[str, float] = Field(
+        default_factory=lambda: {
+            "s3:DEEP_ARCHIVE:Standard": 0.02,
+            "s3:DEEP_ARCHIVE:Bulk": 0.0025,
+            "s3:GLACIER:Expedited": 0.03,
+            "s3:GLACIER:Standard": 0.01,
+            "s3:GLACIER:Bulk": 0.0,
+            "glacier:Expedited": 0.03,
+            "glacier:Standard": 0.01,
+            "glacier:Bulk": 0.0025,
+        }
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix="ICEFLOE_", env_nested_delimiter="__"
+    )
+
+    work_dir: Path = Path("icefloe-work")
+    catalog: Path | None = None
+    partitions: list[PartitionConfig] = Field(default_factory=list)
+    mirror: MirrorConfig = MirrorConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    coldstore: ColdstoreConfig = ColdstoreConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    restore: RestoreConfig = RestoreConfig()
+
+    @field_validator("partitions")
+    @classmethod
+    def _unique_labels(cls, parts: list[PartitionConfig]) -> list[PartitionConfig]:
+        seen: set[str] = set()
+        for part in parts:
+            if part.label in seen:
+                raise ValueError(f"label {part.label!r} is used twice")
+            seen.add(part.label)
+        return parts
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.catalog or self.work_dir / "catalog.sqlite"
+
+    def partition(self, label: str) -> PartitionConfig:
+        for part in self.partitions:
+            if part.label == label:
+                return part
+        known = ", ".join(p.label for p in self.partitions) or "none configured"
+        raise ConfigInvalid(f"no partition labelled {label!r} (known: {known})")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init values; the environment overrides them.
+        return (_MappingEnvSource(settings_cls, _ENVIRON.get()), init_settings)
+
+
+_ENVIRON: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("icefloe_environ")
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """Environment overrides read from a given mapping, so loading is testable."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, False, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def parse_rate(text: str) -> int:
+    """'0' → 0, '512K' → 524288, '10M' → 10485760 (bytes per second)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?(?:/s)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{text!r} is not a rate such as 0, 500K or 10M")
+    number, unit = match.groups()
+    scale = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB}[unit.upper()]
+    return int(float(number) * scale)
+
+
+def _error_line(source: str, err: ValidationError) -> str:
+    parts = []
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{key}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def _resolve(base: Path, value: Any) -> Any:
+    if isinstance(value, str) and value and not value.startswith("~"):
+        path = Path(value)
+        return str(path if path.is_absolute() else base / path)
+    return value
+
+
+def _anchor_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in the file are relative to the file, not to the working directory."""
+    for key in ("work_dir", "catalog"):
+        if key in data:
+            data[key] = _resolve(base, data[key])
+    for part in data.get("partitions") or []:
+        if isinstance(part, dict) and "path" in part:
+            part["path"] = _resolve(base, part["path"])
+    return data
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the configuration file (or defaults when there is none) plus environment overrides."""
+    import tomllib
+
+    environ = os.environ if environ is None else environ
+    explicit = path is not None or "ICEFLOE_CONFIG" in environ
+    path = Path(path or environ.get("ICEFLOE_CONFIG") or DEFAULT_CONFIG).expanduser()
+    data: dict[str, Any] = {}
+    if path.exists():
+        if path.is_dir():
+            raise ConfigInvalid(f"{path}: is a folder, not a configuration file")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigInvalid(f"{path}: not valid TOML: {exc}") from None
+        data = _anchor_relative_paths(data, path.resolve().parent)
+    elif explicit:
+        raise ConfigInvalid(f"{path}: configuration file not found (run `icefloe init` to write one)")
+    token = _ENVIRON.set(environ)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigInvalid(_error_line(str(path), exc)) from None
+    finally:
+        _ENVIRON.reset(token)
+
+
+def read_password(archive: ArchiveConfig, environ: Mapping[str, str]) -> str | None:
+    """The archive password from the named environment variable, or None when none is set.
+
+    A Prefect Secret block is resolved by the task layer, which may import Prefect.
+    """
+    if archive.password_env and environ.get(archive.password_env):
+        return environ[archive.password_env]
+    if archive.password_env and archive.password_env in environ:
+        raise PasswordError(f"environment variable {archive.password_env} is set but empty")
+    return None
+
+
+STARTER = '''\
+# icefloe configuration. Every key is optional; the values shown are the defaults unless noted.
+# Any key can be overridden from the environment: ICEFLOE_<SECTION>__<KEY>, e.g.
+#   ICEFLOE_COLDSTORE__BACKEND=glacier
+# Relative paths are relative to this file.
+
+work_dir = "icefloe-work"          # archives and disc images are built here
+# catalog = "icefloe-work/catalog.sqlite"
+
+# The backup partitions, used in turn. Each must hold a sentinel file (.icefloe-partition)
+# so an unmounted disk is never mirrored as "empty". Uncomment and edit:
+# [[partitions]]
+# label = "photos-a"
+# path = "/mnt/backup-a"
+# [[partitions]]
+# label = "photos-b"
+# path = "/mnt/backup-b"
+
+[mirror]
+# target = "backup@offsite.example.org:/srv/mirror"   # or a local folder (a mounted NAS)
+ssh_port = 22
+# identity_file = "~/.ssh/icefloe"
+# known_hosts = "~/.ssh/known_hosts"
+bwlimit = "0"            # rsync --bwlimit (KiB/s), "0" = unlimited
+max_delete = 1000        # rsync stops deleting past this many files, and icefloe reports it
+cron = "0 2 * * *"       # the nightly mirror
+
+[archive]
+# The password is never written here. Name where it comes from instead:
+password_env = "ICEFLOE_ARCHIVE_PASSWORD"
+# password_secret_block = "icefloe-archive"     # a Prefect Secret block
+disc = "dvd+r"           # dvd+r, dvd-r, dvd+r-dl, dvd-r-dl, bd-r, bd-r-dl, none
+burner = "none"          # "none", "/dev/sr0", or "stdio:/path/file" to burn into a file
+compression = "auto"     # auto: media is stored, everything else LZMA2; or lzma2, copy
+workers = 2              # compression processes
+
+[coldstore]
+backend = "s3"           # "s3" (every account) or "glacier" (vault customers from before 2025-12-15)
+region = "us-east-1"
+bucket = "family-archive"
+storage_class = "DEEP_ARCHIVE"
+vault = "family-archive"
+part_size_mib = 32       # a power of two; raised automatically for huge files
+concurrency = 8          # parts in flight; memory is about concurrency x part size
+bandwidth_limit = "0"    # bytes/s with K/M/G, e.g. "2M"; "0" = unlimited
+
+[pipeline]
+fill_threshold = 0.9     # archive a partition once it is this full
+timezone = "UTC"
+
+[restore]
+tier = "Bulk"            # Expedited, Standard or Bulk
+days = 7                 # how long a restored S3 copy stays readable
+'''

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages icefloe's tests and demo use, when any is missing.
+# rsync + openssh: the mirror; 7zip + xorriso + genisoimage (isoinfo): reading what icefloe
+# writes with the standard tools; chromium: the Prefect UI check.
+set -euo pipefail
+need=()
+command -v rsync >/dev/null || need+=(rsync)
+command -v ssh >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v 7zz >/dev/null || need+=(7zip)
+command -v xorriso >/dev/null || need+=(xorriso)
+command -v isoinfo >/dev/null || need+=(genisoimage)
+if [ "${ICEFLOE_WITH_BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "icefloe needs these Debian packages: ${need[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "installing ${need[*]} ..." >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,70 @@
+"""Session-wide fixtures: one stand-in, one Prefect harness, loopback only."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Prefect reads its settings at import: point it at a private home before anything imports it.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="icefloe-prefect-home-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# boto3 must never find real credentials or reach AWS from the tests.
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ.pop("AWS_PROFILE", None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A temporary Prefect server (SQLite) shared by every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["object"]:
+    """One local AWS stand-in (S3 + Glacier vault API) on 127.0.0.1 for the whole session."""
+    from icefloe.standin import Standin, StandinOptions
+
+    options = StandinOptions(storage_dir=tmp_path_factory.mktemp("standin"))
+    with Standin(port=0, options=options) as server:
+        yield server
+
+
+@pytest.fixture
+def standin(standin_server, monkeypatch: pytest.MonkeyPatch):
+    """The shared stand-in with default options and fresh counters; AWS_ENDPOINT_URL points at it."""
+    from icefloe.standin import StandinOptions
+
+    standin_server.set_options(**{k: v for k, v in vars(StandinOptions()).items() if k != "storage_dir"})
+    standin_server.reset_counters()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", standin_server.url)
+    yield standin_server
+    standin_server.set_options(**{k: v for k, v in vars(StandinOptions()).items() if k != "storage_dir"})
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A folder with two partitions (with sentinels) and a config file pointing at them."""
+    for label in ("photos-a", "photos-b"):
+        part = tmp_path / label
+        part.mkdir()
+        (part / ".icefloe-partition").write_text(label + "\n")
+    (tmp_path / "icefloe.toml").write_text(
+        'work_dir = "work"\n'
+        '[[partitions]]\nlabel = "photos-a"\npath = "photos-a"\n'
+        '[[partitions]]\nlabel = "photos-b"\npath = "photos-b"\n'
+        '[archive]\ndisc = "dvd+r"\n'
+    )
+    return tmp_path

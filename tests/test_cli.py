@@ -1,0 +1,85 @@
+"""The CLI frame: every user mistake is one line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def icefloe(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from icefloe.cli import main; main()", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("icefloe: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert icefloe("init", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "icefloe.toml").read_text()
+    assert "[coldstore]" in before
+    assert_one_line_error(icefloe("init", cwd=tmp_path), "already exists")
+    assert (tmp_path / "icefloe.toml").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "toml, needle",
+    [
+        ("bogus = 1\n", "bogus: unknown key"),
+        ('[archive]\npassword = "x"\n', "archive: 'password'"),
+        ("[coldstore]\npart_size_mib = 3\n", "coldstore.part_size_mib"),
+    ],
+)
+def test_bad_config_is_one_line(tmp_path: Path, toml: str, needle: str) -> None:
+    (tmp_path / "icefloe.toml").write_text(toml)
+    assert_one_line_error(icefloe("catalog", cwd=tmp_path), needle)
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(icefloe("no-such-command", cwd=tmp_path), "No such command")
+    assert_one_line_error(icefloe("catalog", "--format", "yaml", cwd=tmp_path), "--format")
+    assert_one_line_error(icefloe("-c", "missing.toml", "catalog", cwd=tmp_path), "not found")
+
+
+def test_catalog_formats(tmp_path: Path) -> None:
+    from icefloe.catalog import ArchiveRecord, Catalog
+
+    (tmp_path / "icefloe.toml").write_text('work_dir = "w"\n')
+    with Catalog.open(tmp_path / "w" / "catalog.sqlite") as cat:
+        cat.put_archive(ArchiveRecord("set1.7z", "set1", "photos-a", 42, "ab" * 32))
+    out = icefloe("catalog", "--format", "json", cwd=tmp_path)
+    assert out.returncode == 0 and json.loads(out.stdout)[0]["archive"] == "set1.7z"
+    csv = icefloe("catalog", "--format", "csv", cwd=tmp_path).stdout.splitlines()
+    assert csv[0].startswith("archive,partition") and csv[1].startswith("set1.7z,photos-a")
+    md = icefloe("catalog", "--format", "markdown", cwd=tmp_path).stdout
+    assert "| set1.7z | photos-a |" in md
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    from icefloe.cli import app
+    from typer.main import get_command
+
+    group = get_command(app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"init", "standin", "catalog"} <= set(names)
+    for name in names:
+        proc = icefloe(name, "--help", cwd=tmp_path)
+        assert proc.returncode == 0 and "Usage" in proc.stdout, name
