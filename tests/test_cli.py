@@ -83,3 +83,38 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     for name in names:
         proc = icefloe(name, "--help", cwd=tmp_path)
         assert proc.returncode == 0 and "Usage" in proc.stdout, name
+
+
+def test_find_and_html_answer_where_a_file_is(tmp_path: Path) -> None:
+    from icefloe.catalog import (
+        TESTZIP,
+        ArchiveRecord,
+        ArchiveSet,
+        Catalog,
+        CopyRecord,
+        ImageRecord,
+        ManifestEntry,
+    )
+
+    (tmp_path / "icefloe.toml").write_text('work_dir = "w"\n')
+    with Catalog.open(tmp_path / "w" / "catalog.sqlite") as cat:
+        cat.put_archive_set(
+            ArchiveSet("s1", "photos-a", 1, 5, False), [ManifestEntry("2019/beach <1>.jpg", "file", 5, 0, "cd")]
+        )
+        cat.put_archive(ArchiveRecord("s1.7z", "s1", "photos-a", 42, "ab"))
+        cat.put_copy(CopyRecord("s3", "bucket", "icefloe/s1.7z", "{}", 42, archive_name="s1.7z"))
+        cat.put_image(ImageRecord("s1-disc-01-of-01.iso", "s1", 1, 1, "dvd+r", 100, "ee"))
+        cat.verify("archive:s1.7z", TESTZIP, True)
+    out = icefloe("find", "beach", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (loc,) = json.loads(out.stdout)
+    assert loc["partition"] == "photos-a"
+    assert loc["cold_copies"] == ["s3:bucket:icefloe/s1.7z"]
+    assert loc["discs"] == ["s1-disc-01-of-01.iso (disc 1 of 1)"]
+    assert "s1.7z: testzip ok" in loc["checks"] and "s1.7z: inventory_seen missing" in loc["checks"]
+    assert_one_line_error(icefloe("find", "nothing-like-this", cwd=tmp_path), "no archived file")
+    page = tmp_path / "catalog.html"
+    assert icefloe("catalog", "--format", "html", "-o", str(page), cwd=tmp_path).returncode == 0
+    text = page.read_text()
+    assert "beach &lt;1&gt;.jpg" in text and "s3 bucket" not in text and "icefloe/s1.7z" in text
+    assert "<script src" not in text and "http" not in text.split("<body>")[1]

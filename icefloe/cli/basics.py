@@ -126,3 +126,33 @@ def catalog(
         info(f"wrote {output}")
     else:
         typer.echo(text, nl=False)
+
+
+@app.command("find")
+def find_cmd(
+    pattern: str = typer.Argument(..., help="A glob such as '*/2019/*.jpg', or part of a name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Is this file backed up, and where? Searches the manifests in the catalog.
+
+    For each match: the partition, the archive set and its volumes, the cold-storage ids,
+    the discs holding it, and the state of every copy's verification.
+    """
+    from dataclasses import asdict
+
+    from icefloe.report import find
+
+    with open_catalog() as cat:
+        found = find(cat, pattern)
+    if as_json:
+        print_json([asdict(loc) for loc in found])
+        return
+    if not found:
+        raise UsageError(f"no archived file matches {pattern!r}")
+    for loc in found:
+        typer.echo(f"{loc.path}  ({loc.size} bytes, partition {loc.partition}, set {loc.set_name})")
+        typer.echo(f"  archives: {', '.join(loc.archives)}")
+        typer.echo(f"  cold storage: {', '.join(loc.cold_copies) or 'not stored yet'}")
+        typer.echo(f"  discs: {', '.join(loc.discs) or 'none'}")
+        for check in loc.checks:
+            typer.echo(f"  {check}")
