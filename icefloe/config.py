@@ -59,6 +59,8 @@ class PartitionConfig(Section):
     path: Path
     # A mirror refuses a source without this file, so an unmounted disk never wipes the mirror.
     sentinel: str = ".icefloe-partition"
+    # The fill level is data under path / this; without it, the filesystem's own use.
+    capacity_gib: float | None = Field(None, gt=0)
 
     @field_validator("path")
     @classmethod
