@@ -34,7 +34,7 @@ def init(
 
 @app.command()
 def standin(
-    port: int = typer.Option(4566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
+    port: int = typer.Option(9566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
 ) -> None:
     """Run the local AWS stand-in (S3 and the Glacier vault API) in the foreground.
 
