@@ -82,6 +82,8 @@ class MirrorConfig(Section):
     concurrency: int = Field(2, ge=1, le=16)
     retries: int = Field(3, ge=0, le=10)
     cron: str = "0 2 * * *"
+    host_key_checking: Literal["accept-new", "yes"] = "accept-new"  # ssh StrictHostKeyChecking
+    require_mount: bool = False  # also refuse a partition path that is not a mount point
 
 
 class ArchiveConfig(Section):
@@ -255,6 +257,15 @@ def _anchor_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for part in data.get("partitions") or []:
         if isinstance(part, dict) and "path" in part:
             part["path"] = _resolve(base, part["path"])
+    mirror = data.get("mirror")
+    if isinstance(mirror, dict):
+        for key in ("identity_file", "known_hosts"):
+            if key in mirror:
+                mirror[key] = _resolve(base, mirror[key])
+        target = mirror.get("target")
+        # "host:/path" and "user@host:/path" are remote; anything else is a local folder.
+        if isinstance(target, str) and not re.match(r"^[^/]*:", target):
+            mirror["target"] = _resolve(base, target)
     return data
 
 

@@ -1,0 +1,73 @@
+"""Mirror the backup partitions to the offsite server with rsync over ssh (the nightly copy).
+
+Each partition is one task run, at most `mirror.concurrency` at a time. A partition without
+its sentinel file is refused so an unmounted disk never wipes the mirror, an empty one never
+deletes from its mirror, and rsync deletes at most `mirror.max_delete` files per run.
+Connection trouble is retried with backoff (`mirror.retries` times). Every run is recorded in
+the catalog, where the clear stage reads it, and reported as an artifact `mirror-<label>`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from icefloe.errors import ConfigInvalid, MirrorFailed
+from icefloe.mirror import target_for
+from tasks.common import settings_for
+from tasks.mirror import RETRY_BACKOFF_S, mirror_partition_task
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    labels = params.get("labels") or ["all"]
+    return "mirror " + ", ".join(labels) + (" (dry run)" if params.get("dry_run") else "")
+
+
+@flow(name="mirror-partitions", flow_run_name=_run_name)
+def mirror_partitions(
+    labels: list[str] | None = None, dry_run: bool = False, config: str | None = None
+) -> list[dict[str, Any]]:
+    """Mirror the partitions (default: all configured) and return one summary per partition.
+
+    Args:
+        labels: partitions to mirror; empty or unset means every configured partition.
+        dry_run: list what rsync would change, change nothing, record nothing.
+        config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
+    """
+    settings = settings_for(config)
+    wanted = list(dict.fromkeys(labels or [p.label for p in settings.partitions]))
+    if not wanted:
+        raise ConfigInvalid("no partitions are configured; add [[partitions]] to the configuration")
+    for label in wanted:  # an unknown label or a bad target fails the run before anything starts
+        settings.partition(label)
+        target_for(settings, label)
+    mirror_one = mirror_partition_task.with_options(
+        retries=settings.mirror.retries, retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S)
+    )
+    # Concurrency is limited here, in the task runner; its size comes from the configuration,
+    # which a decorator cannot read, so the flow opens the runner itself.
+    with ThreadPoolTaskRunner(max_workers=min(settings.mirror.concurrency, len(wanted))) as runner:
+        futures = {
+            label: runner.submit(
+                mirror_one, parameters={"label": label, "config": config, "dry_run": dry_run}
+            )
+            for label in wanted
+        }
+        for future in futures.values():
+            future.wait()
+    summaries, failures = [], []
+    for label, future in futures.items():
+        state = future.state
+        if state.is_completed():
+            summaries.append(state.result())
+        else:
+            error = state.result(raise_on_failure=False)
+            failures.append(f"{label}: {getattr(error, 'message', None) or error}")
+    if failures:
+        raise MirrorFailed(f"{len(failures)} of {len(wanted)} partitions were not mirrored: " + "; ".join(failures))
+    return summaries
