@@ -221,6 +221,12 @@ def run_mirror(
     part = settings.partition(label)
     target = target_for(settings, label)
     started_at = now_iso()
+    cleared = cleared_since_last_mirror(catalog, label)
+    if cleared is not None:
+        # A verified clear emptied the partition on purpose: let the mirror follow it, deleting
+        # at most what the clear removed (plus the configured cap for anything since).
+        allow_empty = True
+        max_delete = max(max_delete or settings.mirror.max_delete, cleared + settings.mirror.max_delete)
     try:
         result = mirror_partition(
             part.path,
@@ -249,3 +255,13 @@ def run_mirror(
     if check:
         result.raise_for_status()
     return result
+
+
+def cleared_since_last_mirror(catalog: Catalog, label: str) -> int | None:
+    """Entries removed by clears the mirror has not followed yet, or None when there were none."""
+    last_ok = next((run for run in catalog.mirror_runs(label) if run.ok), None)
+    since = last_ok.finished_at if last_ok else ""
+    sets = [s for s in catalog.archive_sets(label) if s.cleared_at and s.cleared_at > since]
+    if not sets:
+        return None
+    return sum(len(catalog.manifest(s.name)) for s in sets)
