@@ -1,0 +1,192 @@
+"""Disc commands: `icefloe iso`, `icefloe verify-image`, `icefloe burn`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
+from icefloe.errors import InputNotFound, UsageError
+
+
+def _disc_type(disc: str | None) -> str:
+    from icefloe.disc.capacity import check_disc_type
+
+    disc = disc or settings().archive.disc
+    if disc == "none":
+        raise UsageError("archive.disc is \"none\": pass --disc dvd+r (or another disc type)")
+    return check_disc_type(disc)
+
+
+def _catalog_if_exists():
+    """The catalog when one exists already; a folder image never creates one."""
+    return open_catalog() if settings().catalog_path.exists() else None
+
+
+def _describe(image) -> dict:
+    return {
+        "image": image.path, "disc": f"{image.disc_index}/{image.disc_count}",
+        "disc_type": image.disc_type, "size": image.size, "sectors": image.sectors,
+        "sha256": image.sha256, "files": len(image.files),
+    }
+
+
+@app.command()
+def iso(
+    source: str = typer.Argument(..., help="An archive set name from the catalog, or a folder."),
+    disc: str | None = typer.Option(
+        None, "--disc", "-d", help="dvd+r, dvd-r, dvd+r-dl, dvd-r-dl, bd-r or bd-r-dl "
+        "(default: archive.disc).", show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder, or the .iso file for a folder source "
+        "(default: <work_dir>/discs/<set> for a set, ./<folder>.iso for a folder).",
+        show_default=False,
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show the discs, write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Build disc images (ISO 9660 + Joliet + Rock Ridge + UDF) and read every file back.
+
+    An archive set gets one image per disc: its volumes, the manifest, RESTORE.txt and
+    SHA256SUMS.txt; the images are recorded in the catalog.
+
+    A folder becomes one image holding the tree as it is.
+
+    Prints the image paths.
+    """
+    from icefloe.disc.plan import plan_tree
+    from icefloe.disc.records import plan_set
+
+    disc_type = _disc_type(disc)
+    folder = Path(source)
+    catalog = None
+    if folder.is_dir():
+        plans = [plan_tree(folder, disc_type)]
+        if out is None:
+            target_dir, names = Path.cwd(), [f"{plans[0].set_name}.iso"]
+        elif out.suffix.lower() == ".iso":
+            target_dir, names = out.parent, [out.name]
+        else:
+            target_dir, names = out, [f"{plans[0].set_name}.iso"]
+    else:
+        if "/" in source or source.endswith(".iso") or not settings().catalog_path.exists():
+            raise InputNotFound(f"{source} is neither a folder nor an archive set in the catalog")
+        catalog = open_catalog()
+        plans = plan_set(catalog, source, disc_type)
+        target_dir = out or settings().work_dir / "discs" / source
+        names = [p.image_name for p in plans]
+    try:
+        if dry_run:
+            _show_plans(plans, names, as_json)
+            return
+        _build(plans, target_dir, names, catalog, as_json)
+    finally:
+        if catalog is not None:
+            catalog.close()
+
+
+def _show_plans(plans, names, as_json: bool) -> None:
+    rows = [
+        {
+            "image": name, "disc": f"{p.index}/{p.count}", "disc_type": p.disc_type,
+            "sectors": p.sectors, "capacity_sectors": p.capacity_sectors,
+            "free_bytes": p.free_sectors * 2048, "volumes": list(p.volumes),
+            "entries": len(p.entries),
+        }
+        for p, name in zip(plans, names)
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        used = 100 * row["sectors"] / row["capacity_sectors"]
+        vols = ", ".join(row["volumes"]) or f"{row['entries']} entries"
+        typer.echo(f"{row['image']}  {row['disc_type']}  {used:.1f}% full  {vols}")
+
+
+def _build(plans, target_dir: Path, names, catalog, as_json: bool) -> None:
+    from icefloe.disc.image import build_image, check_space
+    from icefloe.disc.records import record_image, verify_recorded_image
+
+    check_space(target_dir, sum(p.size for p in plans))
+    built = []
+    for plan, name in zip(plans, names):
+        with progress_bar(f"write {name}") as bar:
+            image = build_image(plan, target_dir / name, progress=bar)
+        if catalog is not None:
+            record_image(catalog, image)
+        with progress_bar(f"verify {name}") as bar:
+            verify_recorded_image(catalog, image.path, progress=bar)
+        info(f"{name}: {image.size} bytes, every file read back through UDF and matched")
+        built.append(image)
+    if as_json:
+        print_json([_describe(b) for b in built])
+    else:
+        for image in built:
+            typer.echo(image.path)
+
+
+@app.command("verify-image")
+def verify_image_cmd(
+    images: list[Path] = typer.Argument(..., help="Image files built by icefloe (with their .json sidecar)."),
+) -> None:
+    """Read every file of an image back through UDF and compare with its recorded SHA-256."""
+    from icefloe.disc.records import verify_recorded_image
+
+    catalog = _catalog_if_exists()
+    try:
+        for image in images:
+            with progress_bar(f"verify {image.name}") as bar:
+                verify_recorded_image(_recorded(catalog, image), image, progress=bar)
+            info(f"{image.name}: every file matched")
+    finally:
+        if catalog is not None:
+            catalog.close()
+
+
+def _recorded(catalog, image: Path):
+    """The catalog, when it records this image (so verifications are written for it)."""
+    if catalog is None:
+        return None
+    return catalog if any(r.name == image.name for r in catalog.images()) else None
+
+
+@app.command()
+def burn(
+    image: Path = typer.Argument(..., help="The .iso file to burn."),
+    device: str | None = typer.Option(
+        None, "--device", "-D", help="/dev/sr0, or stdio:/path/file to write into a file "
+        "(default: archive.burner).", show_default=False,
+    ),
+    tool: str | None = typer.Option(
+        None, "--tool", help="xorriso or growisofs (default: archive.burn_tool).", show_default=False,
+    ),
+    verify_only: bool = typer.Option(
+        False, "--verify-only", help="Do not burn; read back a disc burned before and compare.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Burn an image, then read the image's sectors back from the disc and compare SHA-256."""
+    from icefloe.disc.records import burn_recorded_image
+
+    cfg = settings().archive
+    device = device or (cfg.burner if cfg.burner != "none" else None)
+    if not device:
+        raise UsageError("no burner given: pass --device /dev/sr0 (or stdio:/path/file), or set archive.burner")
+    catalog = _catalog_if_exists()
+    try:
+        with progress_bar(f"burn {image.name}") as bar:
+            result = burn_recorded_image(
+                _recorded(catalog, image), image, device, tool=tool or cfg.burn_tool,
+                verify_only=verify_only, progress=bar,
+            )
+    finally:
+        if catalog is not None:
+            catalog.close()
+    if as_json:
+        print_json({"image": result.image, "device": result.device, "size": result.size,
+                    "sha256": result.readback_sha256, "ok": result.ok})
+    else:
+        info(f"{image.name}: {result.size} bytes read back from {device} and matched")

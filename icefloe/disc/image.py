@@ -1,0 +1,301 @@
+"""Write a disc image from a plan, and verify an image by reading every file back through UDF.
+
+Writing streams (``stream.py``): pycdlib reads each file when it reaches it, and the image's
+and every file's SHA-256 are computed in the same pass. The image is written under a
+temporary name, fsynced and renamed; a sidecar ``<image>.json`` (docs/disc.md) records its
+checksums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pycdlib
+from pycdlib.pycdlibexception import PyCdlibException
+
+from icefloe.disc.assemble import lay_out
+from icefloe.disc.capacity import SECTOR, human
+from icefloe.disc.entries import DiscEntry, DiscPlan
+from icefloe.disc.stream import BLOCK, EMPTY_SHA256, ImageWriter, Source, Worker
+from icefloe.errors import ChecksumMismatch, InputUnreadable, NotEnoughSpace, TooLarge
+from icefloe.fsutil import atomic_output, atomic_write_bytes
+from icefloe.progress import NullProgress, Progress
+
+SIDECAR_FORMAT = "icefloe-disc-image"
+SIDECAR_VERSION = 1
+SPACE_MARGIN = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A written image: where it is, its size and checksum, and each file's checksum.
+
+    ``files`` pairs each file's path in the image's UDF tree (the real name, unless UDF had
+    to shorten it) with the SHA-256 of the data written for it.
+    """
+
+    path: str
+    size: int
+    sectors: int
+    sha256: str
+    files: tuple[tuple[str, str], ...]
+    set_name: str = ""
+    disc_index: int = 1
+    disc_count: int = 1
+    disc_type: str = ""
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def checksums(self) -> dict[str, str]:
+        return dict(self.files)
+
+
+def sidecar_path(image_path: Path | str) -> Path:
+    return Path(f"{image_path}.json")
+
+
+def check_space(folder: Path, nbytes: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < nbytes + SPACE_MARGIN:
+        raise NotEnoughSpace(
+            f"{folder} has {human(free)} free but the image needs {human(nbytes)}; free some "
+            "space or write the image elsewhere (--out)"
+        )
+
+
+def build_image(
+    plan: DiscPlan,
+    out_path: Path,
+    *,
+    volume_label: str | None = None,
+    progress: Progress | None = None,
+) -> ImageInfo:
+    """Write the image of ``plan`` to ``out_path`` (atomically) plus its sidecar JSON.
+
+    Raises NotEnoughSpace before writing, FileChanged if a source changed meanwhile, and
+    ChecksumMismatch if a file's data differs from the checksum recorded for it.
+    """
+    progress = progress or NullProgress()
+    out_path = Path(out_path)
+    check_space(out_path.parent, plan.size)
+    label = volume_label or (
+        f"{plan.set_name}_{plan.index}of{plan.count}" if plan.count > 1 else plan.set_name
+    )
+    # Two hashing threads: the image's checksum, and each file's.
+    image_worker, file_worker = Worker("image-sha256"), Worker("file-sha256")
+    sources: list[Source] = []
+    writer: list[ImageWriter] = []
+
+    def data_for(entry: DiscEntry) -> BinaryIO:
+        src = Source(entry, file_worker, lambda: writer and writer[0].begin_streaming())
+        sources.append(src)
+        return src  # type: ignore[return-value]
+
+    iso = None
+    try:
+        iso, udf_paths = lay_out(plan.entries, label, data_for)
+        _data_in_disc_order(iso)
+        sectors = int(iso.pvd.space_size)
+        if sectors > plan.capacity_sectors:  # the plan was made for other entries
+            raise TooLarge(
+                f"{out_path.name} would need {human(sectors * SECTOR)}, more than a "
+                f"{plan.disc_type} holds; plan the discs again"
+            )
+        progress.on_queued(plan.size, out_path.name)
+        done = [0]
+
+        def on_write(written: int, total: int) -> None:
+            if written > done[0]:
+                progress.on_progress(written - done[0])
+                done[0] = written
+
+        try:
+            with atomic_output(out_path) as handle:
+                writer.append(ImageWriter(handle.fileno(), image_worker))
+                try:
+                    iso.write_fp(writer[0], blocksize=BLOCK, progress_cb=on_write)
+                except PyCdlibException as exc:
+                    raise InputUnreadable(f"cannot write {out_path.name}: {exc}") from None
+                file_worker.close()  # a file that differs from its recorded checksum stops here
+                image_sha = writer[0].finish()
+                size = os.fstat(handle.fileno()).st_size
+        finally:
+            progress.on_done()
+    finally:
+        file_worker.close(check=False)
+        image_worker.close(check=False)
+        for src in sources:
+            src.close()
+        if iso is not None:
+            iso.close()
+    files = tuple(
+        (udf_paths[src.entry.path].lstrip("/"), src.sha256 or EMPTY_SHA256) for src in sources
+    )
+    info = ImageInfo(
+        str(out_path), size, sectors, image_sha, files,
+        plan.set_name, plan.index, plan.count, plan.disc_type,
+    )
+    write_sidecar(info, plan)
+    return info
+
+
+def _data_in_disc_order(iso: pycdlib.PyCdlib) -> None:
+    """Make pycdlib write file data front to back: sequential I/O, and hashing in one pass.
+
+    pycdlib assigns extents walking the directory tree but writes data in the order files were
+    added. Sorting its inode list (after fixing the layout) changes only the order of writes;
+    if pycdlib ever stops honouring it, the writer notices and hashes the finished image.
+    """
+    iso.force_consistency()
+    inodes = getattr(iso, "inodes", None)
+    if isinstance(inodes, list):
+        inodes.sort(key=_extent_or_zero)
+
+
+def _extent_or_zero(ino: object) -> int:
+    try:
+        return int(ino.extent_location())  # type: ignore[attr-defined]
+    except PyCdlibException:  # an empty file has no extent and writes nothing
+        return 0
+
+
+def write_sidecar(info: ImageInfo, plan: DiscPlan | None = None) -> Path:
+    doc = {
+        "format": SIDECAR_FORMAT,
+        "version": SIDECAR_VERSION,
+        "image": info.name,
+        "set": info.set_name,
+        "disc_index": info.disc_index,
+        "disc_count": info.disc_count,
+        "disc_type": info.disc_type,
+        "sectors": info.sectors,
+        "size": info.size,
+        "sha256": info.sha256,
+        "volumes": list(plan.volumes) if plan else [],
+        "files": [{"path": path, "sha256": sha} for path, sha in info.files],
+    }
+    path = sidecar_path(info.path)
+    atomic_write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+def read_sidecar(image_path: Path | str) -> ImageInfo:
+    """The ImageInfo recorded beside an image; InputNotFound-like errors when it is missing."""
+    path = sidecar_path(image_path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputUnreadable(
+            f"{path} is missing, so there is nothing to check {Path(image_path).name} against; "
+            "build the image again with icefloe"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise InputUnreadable(f"{path} is not a readable image sidecar: {exc}") from None
+    if doc.get("format") != SIDECAR_FORMAT or doc.get("version", 0) > SIDECAR_VERSION:
+        raise InputUnreadable(
+            f"{path}: format {doc.get('format')!r} version {doc.get('version')!r} is not one "
+            "this icefloe reads; upgrade icefloe"
+        )
+    return ImageInfo(
+        str(image_path), int(doc["size"]), int(doc["sectors"]), doc["sha256"],
+        tuple((f["path"], f["sha256"]) for f in doc["files"]),
+        doc.get("set", ""), int(doc.get("disc_index", 1)), int(doc.get("disc_count", 1)),
+        doc.get("disc_type", ""),
+    )
+
+
+def verify_image(
+    image_path: Path | str,
+    expected: Mapping[str, str],
+    *,
+    progress: Progress | None = None,
+) -> None:
+    """Read every file of the image through its UDF tree and compare SHA-256s.
+
+    ``expected`` maps UDF paths (no leading slash) to checksums; a file missing, extra or
+    different raises ChecksumMismatch naming it.
+    """
+    progress = progress or NullProgress()
+    image_path = Path(image_path)
+    iso = pycdlib.PyCdlib()
+    with open(image_path, "rb") as handle:
+        declared, have = _declared_size(handle), os.fstat(handle.fileno()).st_size
+        if declared and have < declared:
+            raise ChecksumMismatch(
+                f"{image_path.name} is truncated ({have} of {declared} bytes); build it again"
+            )
+        try:
+            iso.open_fp(handle)
+        except OSError as exc:
+            raise InputUnreadable(f"cannot read {image_path}: {exc.strerror}") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged image breaks the parser anywhere
+            raise ChecksumMismatch(
+                f"{image_path.name} is not a readable disc image ({exc}); build it again"
+            ) from None
+        try:
+            need = int(iso.pvd.space_size) * SECTOR
+            have = os.fstat(handle.fileno()).st_size
+            if have < need:
+                raise ChecksumMismatch(
+                    f"{image_path.name} is truncated ({have} of {need} bytes); build it again"
+                )
+            present = _udf_files(iso)
+            extra = sorted(set(present) - set(expected))
+            if extra:
+                raise ChecksumMismatch(f"{image_path.name} holds an unexpected file {extra[0]!r}")
+            progress.on_queued(sum(present.get(p, 0) for p in expected), image_path.name)
+            for path, want in expected.items():
+                if path not in present:
+                    raise ChecksumMismatch(f"{image_path.name} lacks {path!r}; build it again")
+                got = _udf_sha256(iso, path, present[path], progress)
+                if got != want:
+                    raise ChecksumMismatch(
+                        f"{path} reads back from {image_path.name} with SHA-256 {got}, expected "
+                        f"{want}: the image is damaged; build it again"
+                    )
+        except (PyCdlibException, struct.error, ValueError) as exc:
+            raise ChecksumMismatch(f"{image_path.name} is damaged ({exc}); build it again") from None
+        finally:
+            iso.close()
+            progress.on_done()
+
+
+def _declared_size(handle: BinaryIO) -> int:
+    """The size the primary volume descriptor (sector 16) declares, or 0 if there is none."""
+    pvd = os.pread(handle.fileno(), SECTOR, 16 * SECTOR)
+    if len(pvd) < 84 or pvd[:6] != b"\x01CD001":
+        return 0
+    return struct.unpack_from("<I", pvd, 80)[0] * SECTOR
+
+
+def _udf_files(iso: pycdlib.PyCdlib) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for folder, _dirs, files in iso.walk(udf_path="/"):
+        for name in files:
+            path = f"{folder.rstrip('/')}/{name}"
+            record = iso.get_record(udf_path=path)
+            out[path.lstrip("/")] = int(record.info_len)
+    return out
+
+
+def _udf_sha256(iso: pycdlib.PyCdlib, path: str, size: int, progress: Progress) -> str:
+    sha = hashlib.sha256()
+    if size == 0:
+        return sha.hexdigest()
+    with iso.open_file_from_iso(udf_path="/" + path) as data:
+        while chunk := data.read(BLOCK):
+            sha.update(chunk)
+            progress.on_progress(len(chunk))
+    return sha.hexdigest()

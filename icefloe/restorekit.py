@@ -1,0 +1,181 @@
+"""The restore kit every disc carries: RESTORE.txt and SHA256SUMS.txt.
+
+RESTORE.txt tells a person, decades from now and without icefloe, how to get the files back
+with stock 7-Zip on Windows, macOS and Linux: which disc this is, which volumes are on which
+disc, how to check them and how to extract them. It is plain ASCII wrapped at 72 columns.
+SHA256SUMS.txt is in the format ``sha256sum -c`` and ``shasum -a 256 -c`` read, and is the
+same on every disc of a set. Both are described in docs/disc.md (kit version 1).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+RESTORE_NAME = "RESTORE.txt"
+SUMS_NAME = "SHA256SUMS.txt"
+KIT_VERSION = 1
+WIDTH = 72
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _para(text: str, indent: str = "") -> str:
+    return textwrap.fill(
+        " ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent,
+        break_long_words=False, break_on_hyphens=False,
+    )
+
+
+def _heading(text: str) -> str:
+    return f"{text}\n{'-' * len(text)}"
+
+
+def _gb(nbytes: int) -> str:
+    return f"{max(nbytes / 1e9, 0.01):.2f} GB"
+
+
+def restore_text(
+    *,
+    set_name: str,
+    disc_index: int,
+    disc_count: int,
+    discs: Sequence[Sequence[str]],
+    companions: Sequence[str] = (),
+    encrypted: bool | None = None,
+    total_bytes: int = 0,
+    created: str = "",
+) -> str:
+    """RESTORE.txt for disc ``disc_index`` (1-based) of a set whose volumes are ``discs``."""
+    discs = [[_ascii(v) for v in vols] for vols in discs]
+    first = discs[0][0] if discs and discs[0] else "the first volume"
+    set_name = _ascii(set_name)
+    many = disc_count > 1
+    out: list[str] = []
+    title = "HOW TO RESTORE THE FILES ON THIS DISC" + (" SET" if many else "")
+    out += [title, "=" * len(title), ""]
+    out += [
+        f"Set:        {set_name}",
+        f"This disc:  disc {disc_index} of {disc_count}",
+        f"Written:    {created or 'see the disc date'} by icefloe (restore kit {KIT_VERSION})",
+        "",
+        _heading("What is here"),
+    ]
+    if many:
+        out.append(_para(
+            f"The files of this set are in one 7-Zip archive split into volumes, spread over "
+            f"{disc_count} discs. You need every volume from every disc to restore. Every disc "
+            "carries the manifest and this text, so any one disc tells what the whole set holds."
+        ))
+    else:
+        out.append(_para(
+            "The files of this set are in a 7-Zip archive (possibly split into volumes); all of "
+            "them are on this disc."
+        ))
+    out.append("")
+    for i, vols in enumerate(discs, start=1):
+        here = "   <- this disc" if i == disc_index else ""
+        out.append(f"  disc {i} of {disc_count}:{here}")
+        out += [f"      {v}" for v in vols] or ["      (no volumes)"]
+    out.append("")
+    for name in companions:
+        out.append(f"  {_ascii(name)}")
+        out.append(_para("the manifest: every file of the set with its size, time and SHA-256 "
+                         "checksum (JSON text)", "      "))
+    out += [f"  {SUMS_NAME}", _para("SHA-256 checksums of all volumes and the manifest, the "
+                                    "same on every disc", "      ")]
+    out += [f"  {RESTORE_NAME}", "      this text", ""]
+    if encrypted:
+        out.append(_para(
+            "The archive is ENCRYPTED. 7-Zip asks for its password, which is not on these "
+            "discs: it is wherever the family keeps its passwords. Without it the files cannot "
+            "be read, not even their names."
+        ))
+    elif encrypted is False:
+        out.append(_para("The archive is not encrypted: no password is needed."))
+    else:
+        out.append(_para("If 7-Zip asks for a password, the archive is encrypted; the password "
+                         "is not on these discs."))
+    room = f" (about {_gb(2 * total_bytes)}: the volumes plus the restored files)" if total_bytes else ""
+    out += [
+        "",
+        _heading("1. Copy everything into one folder"),
+        _para(
+            f"Make an empty folder on a disk with enough room{room}. Insert each disc in turn; "
+            "it opens like a USB stick on Windows, macOS and Linux. Copy every file from "
+            "every disc into that one folder. The manifest and SHA256SUMS.txt are the same on "
+            "every disc, so overwriting them is fine."
+        ),
+        "",
+        _heading("2. Check the copies (recommended)"),
+        _para("Open a terminal in that folder and run:"),
+        "",
+        f"  Linux:    sha256sum -c {SUMS_NAME}",
+        f"  macOS:    shasum -a 256 -c {SUMS_NAME}",
+        f"  Windows:  certutil -hashfile {first} SHA256",
+        "",
+        _para(
+            "On Linux and macOS every line must end in OK. On Windows compare the number "
+            f"certutil prints with the line for that file in {SUMS_NAME}, one file at a time. "
+            "A file that does not match was damaged on the way: copy it again, or take it "
+            "from the other copy (cloud storage)."
+        ),
+        "",
+        _heading("3. Extract with 7-Zip"),
+        _para(
+            "Windows: install 7-Zip from https://www.7-zip.org, then right-click "
+            f"{first} and choose 7-Zip > Extract to \"{set_name}\\\"."
+        ),
+        "",
+        _para(
+            "macOS: install 7-Zip for macOS from https://www.7-zip.org, or with Homebrew "
+            "(brew install sevenzip); the Keka app works too. Then in Terminal:"
+        ),
+        "",
+        "  cd /path/to/the/folder",
+        f"  7zz x {first}",
+        "",
+        _para(
+            "Linux: install 7-Zip (Debian and Ubuntu: sudo apt install 7zip; the command is 7zz. "
+            "Older systems: p7zip-full, whose command is 7z). Then:"
+        ),
+        "",
+        "  cd /path/to/the/folder",
+        f"  7zz x {first}",
+        "",
+        _para(
+            "Open only the first volume; 7-Zip finds the others in the same folder by itself. "
+            "It checks every file's CRC while extracting and ends with \"Everything is Ok\"."
+        ),
+        "",
+        _heading("4. Check the restored files (optional)"),
+        _para(
+            "The manifest lists every file with its SHA-256. To check a file, compare its "
+            "\"sha256\" entry in the manifest with what these print:"
+        ),
+        "",
+        "  Linux:    sha256sum FILE",
+        "  macOS:    shasum -a 256 FILE",
+        "  Windows:  certutil -hashfile FILE SHA256",
+        "",
+        _para(
+            "The discs use the standard ISO 9660, Joliet, Rock Ridge and UDF file systems and "
+            "the archive is standard 7z (LZMA2 or stored, AES-256 when encrypted): nothing here "
+            "needs icefloe to restore."
+        ),
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _sum_line(sha256: str, name: str) -> str:
+    # GNU coreutils' escaping, for names with a backslash or a newline.
+    if "\\" in name or "\n" in name:
+        return "\\" + sha256 + "  " + name.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"{sha256}  {name}"
+
+
+def sha256sums_text(checksums: Sequence[tuple[str, str]]) -> str:
+    """``sha256sum -c`` input for (name, sha256) pairs."""
+    return "".join(_sum_line(sha, name) + "\n" for name, sha in checksums)

@@ -1,0 +1,105 @@
+"""Disc tasks: build a set's images, verify an image, burn it and read it back.
+
+Each is one library call (icefloe.disc.records) plus retries for transient trouble, a
+progress artifact and a log line. They take and return strings, so results pickle and cache.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.logging import get_run_logger
+from prefect.tasks import exponential_backoff
+
+from icefloe.catalog import Catalog
+from icefloe.disc.records import (
+    build_set_images,
+    burn_recorded_image,
+    verify_recorded_image,
+)
+from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "set"
+
+
+@task(
+    name="build-disc-images",
+    task_run_name="disc images {set_name}",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=retry_if_transient,
+)
+def build_images_task(
+    set_name: str,
+    config: str | None = None,
+    disc_type: str | None = None,
+    out_dir: str | None = None,
+) -> list[str]:
+    """Write one image per disc for an archive set and record them; returns the image paths."""
+    settings = settings_for(config)
+    disc = disc_type or settings.archive.disc
+    out = Path(out_dir) if out_dir else settings.work_dir / "discs" / set_name
+    with Catalog.open(settings.catalog_path) as catalog:
+        infos = build_set_images(
+            catalog, set_name, disc, out, progress_for=lambda label: ArtifactProgress(f"write {label}")
+        )
+    create_table_artifact(
+        key=f"disc-images-{_key(set_name)}",
+        table=[
+            {"image": i.name, "disc": f"{i.disc_index}/{i.disc_count}", "type": i.disc_type,
+             "bytes": i.size, "sha256": i.sha256}
+            for i in infos
+        ],
+        description=f"Disc images of {set_name}",
+    )
+    get_run_logger().info("wrote %d %s image(s) for %s in %s", len(infos), disc, set_name, out)
+    return [i.path for i in infos]
+
+
+@task(
+    name="verify-disc-image",
+    task_run_name="verify {image_path}",
+    retries=1,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=retry_if_transient,
+)
+def verify_image_task(image_path: str, config: str | None = None) -> str:
+    """Read every file of the image back through UDF; records IMAGE_VERIFIED; returns its SHA-256."""
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        info = verify_recorded_image(
+            catalog, image_path, progress=ArtifactProgress(f"verify {Path(image_path).name}")
+        )
+    get_run_logger().info("%s: %d files read back and matched", info.name, len(info.files))
+    return info.sha256
+
+
+@task(
+    name="burn-disc-image",
+    task_run_name="burn {image_path}",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=30),
+    retry_condition_fn=retry_if_transient,  # only a busy drive: nothing was written then
+)
+def burn_image_task(
+    image_path: str,
+    config: str | None = None,
+    device: str | None = None,
+    tool: str | None = None,
+) -> str:
+    """Burn the image and read its sectors back; records the burn; returns the read-back SHA-256."""
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        result = burn_recorded_image(
+            catalog, image_path, device or settings.archive.burner,
+            tool=tool or settings.archive.burn_tool,
+            progress=ArtifactProgress(f"burn {Path(image_path).name}"),
+        )
+    get_run_logger().info("%s burned to %s and read back: %s", Path(image_path).name, result.device,
+                          result.readback_sha256)
+    return result.readback_sha256

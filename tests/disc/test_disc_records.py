@@ -1,0 +1,96 @@
+"""A catalog's archive set onto discs: images, verifications and burns are recorded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from disc_helpers import record_set
+
+from icefloe.catalog import BURNED_READBACK, IMAGE_VERIFIED, Catalog
+from icefloe.disc import BurnMismatch
+from icefloe.disc.records import (
+    build_set_images,
+    burn_recorded_image,
+    plan_set,
+    verify_recorded_image,
+)
+from icefloe.errors import ChecksumMismatch, InputNotFound
+
+CAPACITY = 2 * 1024 * 1024
+
+
+@pytest.fixture
+def catalog(tmp_path: Path):
+    with Catalog.open(tmp_path / "catalog.sqlite") as cat:
+        yield cat
+
+
+def test_images_verifications_and_burns_are_recorded(catalog, tmp_path: Path) -> None:
+    volumes = record_set(catalog, tmp_path, nbytes=2_000_000)
+    out = tmp_path / "discs"
+    infos = build_set_images(catalog, "photos-a-1", "dvd+r", out, capacity=CAPACITY)
+    assert len(infos) >= 2
+    assert [r.name for r in catalog.images("photos-a-1")] == [i.name for i in infos]
+    assert {v.name for v in volumes} <= {f for i in infos for f in i.checksums}
+    for info in infos:
+        verify_recorded_image(catalog, info.path)
+        check = catalog.latest_verification(f"image:{info.name}", IMAGE_VERIFIED)
+        assert check is not None and check.ok
+    target = tmp_path / "burned.img"
+    result = burn_recorded_image(catalog, infos[0].path, f"stdio:{target}")
+    assert result.ok
+    [burn] = catalog.burns(infos[0].name)
+    assert burn.ok and burn.readback_sha256 == infos[0].sha256
+    assert catalog.latest_verification(f"image:{infos[0].name}", BURNED_READBACK).ok
+    # A damaged burn found by a later read-back is recorded as failed.
+    with open(target, "r+b") as disc:
+        disc.seek(infos[0].size // 2)
+        disc.write(b"\xff" * 16)
+    with pytest.raises(BurnMismatch):
+        burn_recorded_image(catalog, infos[0].path, f"stdio:{target}", verify_only=True)
+    assert [b.ok for b in catalog.burns(infos[0].name)] == [True, False]
+    assert not catalog.latest_verification(f"image:{infos[0].name}", BURNED_READBACK).ok
+
+
+def test_a_volume_that_changed_since_it_was_recorded_is_refused(catalog, tmp_path: Path) -> None:
+    volumes = record_set(catalog, tmp_path)
+    data = bytearray(volumes[0].read_bytes())
+    data[100] ^= 0xFF
+    volumes[0].write_bytes(bytes(data))
+    out = tmp_path / "discs"
+    with pytest.raises(ChecksumMismatch, match=volumes[0].name):
+        build_set_images(catalog, "photos-a-1", "dvd+r", out)
+    assert not any(out.iterdir())
+
+
+def test_verification_checks_the_sidecar_against_the_catalog(catalog, tmp_path: Path) -> None:
+    volumes = record_set(catalog, tmp_path)
+    [info] = build_set_images(catalog, "photos-a-1", "dvd+r", tmp_path / "discs")
+    archive = catalog.get_archive(volumes[0].name)
+    catalog.put_archive(replace(archive, sha256="0" * 64))
+    with pytest.raises(ChecksumMismatch, match="catalog records 0000"):
+        verify_recorded_image(catalog, info.path)
+    assert not catalog.latest_verification(f"image:{info.name}", IMAGE_VERIFIED).ok
+
+
+def test_an_image_changed_after_building_is_not_burned(catalog, tmp_path: Path) -> None:
+    record_set(catalog, tmp_path)
+    [info] = build_set_images(catalog, "photos-a-1", "dvd+r", tmp_path / "discs")
+    with open(info.path, "r+b") as image:
+        image.seek(info.size - 100)
+        image.write(b"junk")
+    with pytest.raises(ChecksumMismatch, match="changed since it was built"):
+        burn_recorded_image(catalog, info.path, f"stdio:{tmp_path / 'b.img'}")
+    assert catalog.burns(info.name) == []
+    assert not (tmp_path / "b.img").exists()
+
+
+def test_missing_set_or_volume(catalog, tmp_path: Path) -> None:
+    with pytest.raises(InputNotFound, match="no archive set 'nope'"):
+        plan_set(catalog, "nope", "dvd+r")
+    volumes = record_set(catalog, tmp_path)
+    volumes[1].unlink()
+    with pytest.raises(InputNotFound, match=f"volume {volumes[1].name} is not at"):
+        plan_set(catalog, "photos-a-1", "dvd+r")
