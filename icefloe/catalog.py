@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -242,6 +243,19 @@ class Verification:
 R = TypeVar("R")
 
 
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch to WAL; two processes opening a new catalog at once may see "locked" here,
+    where SQLite does not wait on its busy handler, so wait and try again."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _row(cls: type[R], row: sqlite3.Row) -> R:
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     values = {k: row[k] for k in row.keys() if k in names}
@@ -269,8 +283,8 @@ class Catalog:
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=60000")
+            _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as exc:
             raise CatalogError(f"cannot open the catalog {path}: {exc}") from None

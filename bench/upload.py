@@ -1,0 +1,300 @@
+"""Benchmark: cold-storage uploads, icefloe's two backends against boto3 and awscli.
+
+    .venv/bin/python bench/upload.py [--quick] [--size-mib N] [--latency-ms 50] [--cap-mib 16]
+
+Starts its own stand-in process with ``--latency-ms`` added to every request and each
+request's body capped at ``--cap-mib`` MiB/s (one connection's share of an uplink), makes a
+random file, then measures, each in its own process under GNU time:
+
+- icefloe ``upload`` for concurrency 1, 2, 4, 8, 16 at part sizes 8 and 32 MiB, on the vault
+  and on S3 (DEEP_ARCHIVE). The file's SHA-256 and tree hash are in the catalog, as they are
+  for archives icefloe made; one run per backend without them shows the extra hashing pass;
+- one plain SHA-256 pass over the same file (the CPU yardstick);
+- boto3 ``upload_archive``: the whole file in one request (vault);
+- ``aws s3 cp --storage-class DEEP_ARCHIVE --checksum-algorithm SHA256`` (awscli from PyPI),
+  set to the same part size and concurrency as the icefloe run it is compared with, and once
+  with awscli's defaults (CRC32 checksums, 10 threads).
+
+CPU seconds per GiB and MiB/s are net of the same command uploading a 1-byte file
+(interpreter start, imports). Peak RSS is GNU time's maximum resident set size. The stand-in runs on the same
+machine and uses CPU too. Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+AWS = str(Path(PYTHON).with_name("aws"))
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+TIME = shutil.which("time") and "/usr/bin/time"
+
+ICEFLOE = "import sys, icefloe.cli.coldstore\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
+SHA_PASS = (
+    "import hashlib, sys\n"
+    "h = hashlib.sha256()\n"
+    "with open(sys.argv[1], 'rb', buffering=0) as f:\n"
+    "    for block in iter(lambda: f.read(8 << 20), b''):\n"
+    "        h.update(block)\n"
+    "print(h.hexdigest())\n"
+)
+BOTO3_ARCHIVE = (
+    "import boto3, sys\n"
+    "client = boto3.client('glacier', region_name='us-east-1')\n"
+    "with open(sys.argv[2], 'rb') as f:\n"
+    "    print(client.upload_archive(vaultName=sys.argv[1], body=f)['archiveId'])\n"
+)
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    cpu: float
+    rss_mib: float
+    size: int
+    startup: float = 0.0  # wall seconds of the same command on a 1-byte file
+
+    @property
+    def mib_s(self) -> float:
+        """Throughput net of start-up (interpreter, imports, the first requests)."""
+        net = self.seconds - self.startup
+        return self.size / MIB / net if net > 0 else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def measure(label: str, cmd: list[str], env: dict, size: int) -> Run:
+    """Wall time, CPU (user + system) and peak RSS of one command."""
+    prefix = [TIME, "-f", "@@ %U %S %M"] if TIME else []
+    started = time.perf_counter()
+    done = subprocess.run(prefix + cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    match = re.search(r"@@ ([\d.]+) ([\d.]+) (\d+)", done.stderr)
+    cpu, rss = (float(match[1]) + float(match[2]), int(match[3]) / 1024) if match else (0.0, 0.0)
+    return Run(label, seconds, cpu, rss, size)
+
+
+class Bench:
+    def __init__(self, work: Path, env: dict) -> None:
+        self.work, self.env, self.count = work, env, 0
+
+    def icefloe(self, backend: str, src: Path, part: int, conc: int, *, known: tuple | None) -> Run:
+        """One icefloe upload with a fresh catalog; ``known`` (tree hash, SHA-256) seeds the
+        catalog's archive record as the archive stage would."""
+        from icefloe.catalog import ArchiveRecord, Catalog
+
+        self.count += 1
+        name = f"bench-{self.count}"
+        config = self.work / f"icefloe-{self.count}.toml"
+        catalog_path = self.work / f"catalog-{self.count}.sqlite"
+        config.write_text(
+            f'work_dir = "{self.work}"\ncatalog = "{catalog_path}"\n[coldstore]\n'
+            f'backend = "{backend}"\nvault = "bench"\nbucket = "bench"\n'
+            f'storage_class = "DEEP_ARCHIVE"\n'
+        )
+        if known:
+            with Catalog.open(catalog_path) as catalog:
+                catalog.put_archive(ArchiveRecord(name, "bench", "bench", src.stat().st_size, known[1],
+                                                  path=str(src.resolve()), tree_hash=known[0]))
+        cmd = [PYTHON, "-c", ICEFLOE, "-c", str(config), "upload", str(src), "--name", name,
+               "--part-size", str(part), "--concurrency", str(conc), "--json"]
+        run = measure(f"icefloe {backend} {part} MiB x{conc}", cmd, self.env, src.stat().st_size)
+        self._cleanup(backend, catalog_path)
+        return run
+
+    def _cleanup(self, backend: str, catalog_path: Path) -> None:
+        """The stand-in keeps what it stores: delete it, so memory and disk stay flat."""
+        import boto3
+
+        from icefloe.catalog import Catalog
+
+        with Catalog.open(catalog_path) as catalog:
+            copies = catalog.copies()
+        for copy in copies:
+            if backend == "glacier":
+                boto3.client("glacier", region_name="us-east-1").delete_archive(
+                    vaultName="bench", archiveId=copy.remote_id)
+            else:
+                boto3.client("s3", region_name="us-east-1").delete_object(Bucket="bench", Key=copy.remote_id)
+
+
+def awscli_config(work: Path, part: int, conc: int) -> Path:
+    path = work / f"aws-{part}-{conc}.cfg"
+    path.write_text(
+        "[default]\nregion = us-east-1\ns3 =\n"
+        f"    multipart_chunksize = {part}MB\n    multipart_threshold = {part}MB\n"
+        f"    max_concurrent_requests = {conc}\n"
+    )
+    return path
+
+
+def awscli(src: Path, part: int, conc: int, env: dict, work: Path, n: int, sha256: bool = True) -> Run:
+    """``aws s3 cp``; with ``sha256`` it sends the SHA-256 part checksums icefloe sends (and
+    the stand-in verifies), else awscli's default CRC32."""
+    env = dict(env, AWS_CONFIG_FILE=str(awscli_config(work, part, conc)))
+    key = f"s3://bench/awscli/{n}"
+    cmd = [AWS, "s3", "cp", str(src), key, "--storage-class", "DEEP_ARCHIVE", "--only-show-errors"]
+    if sha256:
+        cmd += ["--checksum-algorithm", "SHA256"]
+    run = measure(f"aws s3 cp {part} MiB x{conc}", cmd, env, src.stat().st_size)
+    subprocess.run([AWS, "s3", "rm", key, "--only-show-errors"], env=env, check=True)
+    return run
+
+
+def net_cpu_per_gib(run: Run, base: Run) -> float:
+    return max(run.cpu - base.cpu, 0.0) / (run.size / GIB) if run.size > 1 else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 MiB, fewer settings (a minute or two)")
+    parser.add_argument("--size-mib", type=int, default=None, help="file size (default 512, quick 64)")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--cap-mib", type=float, default=16.0, help="per-request bandwidth cap, MiB/s")
+    args = parser.parse_args()
+    size = (args.size_mib or (64 if args.quick else 512)) * MIB
+    concurrencies = [1, 4, 16] if args.quick else [1, 2, 4, 8, 16]
+    parts = [8] if args.quick else [8, 32]
+
+    work = Path(tempfile.mkdtemp(prefix="icefloe-bench-upload-"))
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        ICEFLOE_STANDIN_LATENCY_MS=str(args.latency_ms),
+        ICEFLOE_STANDIN_BANDWIDTH=str(int(args.cap_mib * MIB)),
+        ICEFLOE_STANDIN_STORAGE_DIR=str(work / "standin"),
+    )
+    env.pop("AWS_PROFILE", None)
+    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                           "AWS_SECRET_ACCESS_KEY", "AWS_CONFIG_FILE",
+                                           "AWS_SHARED_CREDENTIALS_FILE")})
+    standin = subprocess.Popen(
+        [PYTHON, "-c", "import sys; from icefloe.cli import main; main(sys.argv[1:])", "standin",
+         "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = standin.stdout.readline()
+        if "listening" not in line:
+            raise SystemExit(f"the stand-in did not start: {line}")
+        run_all(work, env, size, concurrencies, parts, args)
+    finally:
+        standin.send_signal(signal.SIGINT)
+        try:
+            standin.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            standin.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_all(work: Path, env: dict, size: int, concurrencies: list[int], parts: list[int], args) -> None:
+    import boto3
+
+    from icefloe.treehash import file_tree_hash
+
+    boto3.client("glacier", region_name="us-east-1").create_vault(vaultName="bench")
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="bench")
+    src, tiny = work / "archive.bin", work / "tiny.bin"
+    with open(src, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(os.urandom(MIB))
+    tiny.write_bytes(b"x")
+    known = file_tree_hash(src)
+    bench = Bench(work, env)
+    print(f"file {size // MIB} MiB, stand-in latency {args.latency_ms:g} ms per request, "
+          f"{args.cap_mib:g} MiB/s per request body; {os.cpu_count()} CPUs\n", flush=True)
+
+    sha_base = measure("sha256 pass", [PYTHON, "-c", SHA_PASS, str(tiny)], env, 1)
+    sha_run = measure("sha256 pass", [PYTHON, "-c", SHA_PASS, str(src)], env, size)
+    sha_run.startup = sha_base.seconds
+    sha_cpu = net_cpu_per_gib(sha_run, sha_base)
+
+    base = {b: bench.icefloe(b, tiny, 8, 4, known=None) for b in ("glacier", "s3")}
+    rows: list[tuple[str, Run, float]] = []
+    for backend in ("glacier", "s3"):
+        for part in parts:
+            for conc in concurrencies:
+                run = bench.icefloe(backend, src, part, conc, known=known)
+                run.startup = base[backend].seconds
+                rows.append((backend, run, net_cpu_per_gib(run, base[backend])))
+                print(f"  {run.label}: {run.mib_s:6.1f} MiB/s", flush=True)
+    adhoc = {b: bench.icefloe(b, src, 8, 8, known=None) for b in ("glacier", "s3")}
+    for backend, run in adhoc.items():
+        run.startup = base[backend].seconds
+
+    boto_base = measure("boto3 upload_archive", [PYTHON, "-c", BOTO3_ARCHIVE, "bench", str(tiny)], env, 1)
+    boto_run = measure("boto3 upload_archive", [PYTHON, "-c", BOTO3_ARCHIVE, "bench", str(src)], env, size)
+    boto_run.startup = boto_base.seconds
+    peers = [("boto3 upload_archive (1 request)", boto_run, net_cpu_per_gib(boto_run, boto_base))]
+    aws_base = awscli(tiny, 8, 8, env, work, 0)
+    aws_runs = {}
+    for conc in [c for c in concurrencies if c in (4, 8, 16)]:
+        aws_runs[conc] = awscli(src, 8, conc, env, work, conc)
+        aws_runs[conc].startup = aws_base.seconds
+        peers.append((f"aws s3 cp SHA256 (8 MiB x{conc})", aws_runs[conc],
+                      net_cpu_per_gib(aws_runs[conc], aws_base)))
+    crc = awscli(src, 8, 10, env, work, 99, sha256=False)  # awscli's defaults: CRC32, 10 threads
+    crc.startup = aws_base.seconds
+    peers.append(("aws s3 cp defaults (CRC32, 8 MiB x10)", crc, net_cpu_per_gib(crc, aws_base)))
+
+    head = f"{'backend':8} {'part':>5} {'conc':>4} {'MiB/s':>7} {'CPU s/GiB':>9} {'x sha256':>8} {'peak RSS':>9}"
+    print("\n" + head + "\n" + "-" * len(head))
+    for backend, run, cpu in rows:
+        part, conc = re.search(r"(\d+) MiB x(\d+)", run.label).groups()
+        print(f"{backend:8} {part:>5} {conc:>4} {run.mib_s:7.1f} {cpu:9.2f} {cpu / sha_cpu:8.2f} "
+              f"{run.rss_mib:7.0f} M")
+    print(f"\none SHA-256 pass: {sha_cpu:.2f} CPU s/GiB ({sha_run.mib_s:.0f} MiB/s)")
+    print(f"1-byte upload (start-up): vault {base['glacier'].cpu:.2f} CPU s, {base['glacier'].rss_mib:.0f} M;"
+          f" s3 {base['s3'].cpu:.2f} CPU s, {base['s3'].rss_mib:.0f} M")
+    for backend, run in adhoc.items():
+        print(f"not in the catalog ({backend}, 8 MiB x8): {run.mib_s:.1f} MiB/s, "
+              f"{net_cpu_per_gib(run, base[backend]):.2f} CPU s/GiB (hashed first, then uploaded)")
+
+    print(f"\n{'peer':38} {'MiB/s':>7} {'CPU s/GiB':>9} {'peak RSS':>9}")
+    for label, run, cpu in peers:
+        print(f"{label:38} {run.mib_s:7.1f} {cpu:9.2f} {run.rss_mib:7.0f} M")
+
+    def best(backend: str, part: int = 8, conc: int | None = None) -> tuple[Run, float]:
+        chosen = [(r, c) for b, r, c in rows if b == backend and f"{part} MiB x" in r.label
+                  and (conc is None or r.label.endswith(f"x{conc}"))]
+        return max(chosen, key=lambda rc: rc[0].mib_s)
+
+    vault, vault_cpu = best("glacier")
+    print("\nratios (icefloe / peer; throughput > 1 is faster, CPU and RSS < 1 is leaner):")
+    print(f"  vault best ({vault.label}) vs boto3 upload_archive: throughput "
+          f"{vault.mib_s / boto_run.mib_s:.2f}x, CPU {vault_cpu / peers[0][2]:.2f}x, "
+          f"RSS {vault.rss_mib / boto_run.rss_mib:.2f}x")
+    for conc, run in aws_runs.items():
+        mine, cpu = best("s3", 8, conc if conc in concurrencies else None)
+        theirs = net_cpu_per_gib(run, aws_base)
+        print(f"  s3 {mine.label} vs aws s3 cp SHA256 8 MiB x{conc}: throughput {mine.mib_s / run.mib_s:.2f}x, "
+              f"CPU {cpu / theirs if theirs else float('nan'):.2f}x, RSS {mine.rss_mib / run.rss_mib:.2f}x")
+    print(f"  CPU per GiB vs one SHA-256 pass: vault {vault_cpu / sha_cpu:.2f}x, "
+          f"s3 {best('s3')[1] / sha_cpu:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

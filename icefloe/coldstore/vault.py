@@ -1,0 +1,493 @@
+"""The Glacier vault backend: concurrent, resumable multipart uploads, and vault jobs.
+
+An upload is a coordinator (the calling thread) and a pool of part senders. The coordinator
+reads the file in order, one part at a time, into one of ``concurrency`` reusable buffers
+(so memory is about concurrency x part size whatever the file size), feeds the whole-file
+SHA-256 as it goes (not needed when the catalog recorded the archive's tree hash: the parts'
+hashes then prove the bytes are the archive's), and hands the part to a sender. A sender
+computes its part's tree hash once, then sends it, retrying transient failures with backoff
+and jitter. Each acknowledged part is recorded in the catalog at once, so a rerun after a
+crash asks the vault which parts it holds (ListParts), re-hashes those local ranges, and
+sends only the rest. Limits: https://docs.aws.amazon.com/amazonglacier/latest/dev/uploading-archive-mpu.html
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from icefloe.catalog import Catalog, PartReceipt, UploadRecord
+from icefloe.config import ColdstoreConfig
+from icefloe.errors import ChecksumMismatch, FileChanged, IcefloeError, ServiceError, UsageError
+from icefloe.progress import Progress
+from icefloe.treehash import combine, tree_hash
+from icefloe.coldstore import awserrors
+from icefloe.coldstore.awserrors import Backoff, RemoteNotFound, Where
+from icefloe.coldstore.base import (
+    VAULT_MAX_PART,
+    VAULT_MAX_PARTS,
+    VAULT_MIN_PART,
+    ColdStore,
+    LocalFile,
+    OpenUpload,
+    StoredArchive,
+    differs_error,
+    open_local,
+    plan_part_size,
+    progress_or_null,
+)
+from icefloe.coldstore.intent import (
+    Intent,
+    decide,
+    existing_copy,
+    local_key,
+    record_stored,
+    resumed_intent,
+    stored_from_copy,
+)
+from icefloe.coldstore.throttle import MeteredBody, limiter, signal_transferring
+from icefloe.coldstore.vaultjobs import VaultJobs
+
+COMPLETING = "completing"  # catalog state: CompleteMultipartUpload sent, answer not yet recorded
+
+
+@dataclass(frozen=True)
+class _Resume:
+    record: UploadRecord
+    server_parts: dict[int, str]  # part index -> tree hash the vault holds
+
+
+class _Buffers:
+    """At most ``count`` part buffers, reused: memory stays count x part size, and the pages
+    are faulted in once rather than for every part."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self._free: list[bytearray] = []
+        self._made, self._count, self._size = 0, count, size
+        self._cond = threading.Condition()
+
+    def take(self) -> bytearray:
+        with self._cond:
+            while not self._free and self._made >= self._count:
+                self._cond.wait()
+            if self._free:
+                return self._free.pop()
+            self._made += 1
+        return bytearray(self._size)
+
+    def give(self, buffer: bytearray) -> None:
+        with self._cond:
+            self._free.append(buffer)
+            self._cond.notify()
+
+
+@dataclass
+class _Tally:
+    sent: int = 0
+    reused: int = 0
+
+
+class VaultStore(VaultJobs, ColdStore):
+    backend = "glacier"
+
+    def __init__(
+        self,
+        cfg: ColdstoreConfig,
+        catalog: Catalog,
+        client,
+        *,
+        executor: Executor | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(cfg, catalog)
+        self.client = client
+        self.container = cfg.vault
+        self.where = Where("glacier", cfg.vault, cfg.region)
+        self.backoff = Backoff(attempts=cfg.max_attempts)
+        self._executor = executor
+        self._sleep = sleep
+        for op in ("UploadMultipartPart", "UploadArchive"):
+            # After the signer (also a request-created handler): only the send is progress.
+            client.meta.events.register_last(f"request-created.glacier.{op}", signal_transferring)
+
+    def _call(self, operation: str, method: str, **params):
+        fn = getattr(self.client, method)
+        return awserrors.call(
+            lambda: fn(vaultName=self.container, **params),
+            self.where,
+            operation,
+            self.backoff,
+            sleep=self._sleep,
+        )
+
+    def check_container(self) -> None:
+        self._call("DescribeVault", "describe_vault")
+
+    # -- upload ----------------------------------------------------------------------------
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        partition: str | None = None,
+        sha256: str | None = None,
+        part_size: int | None = None,
+        concurrency: int | None = None,
+        progress: Progress | None = None,
+    ) -> StoredArchive:
+        progress = progress_or_null(progress)
+        concurrency = concurrency or self.cfg.concurrency
+        if concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, not {concurrency}")
+        with open_local(Path(path)) as f:
+            if f.size == 0:
+                raise UsageError(
+                    f"{f.path} is empty, and a Glacier vault stores archives of at least 1 byte; "
+                    "nothing was uploaded"
+                )
+            wanted = part_size or self.cfg.part_size
+            plan_part_size(f.size, wanted, min_part=VAULT_MIN_PART, max_part=VAULT_MAX_PART,
+                           max_parts=VAULT_MAX_PARTS)
+            resume = self._find_resumable(f)
+            if resume is not None:
+                intent = resumed_intent(
+                    self.catalog, f, resume.record.key, resume.record.description, sha256
+                )
+                return self._multipart(f, intent, resume.record.part_size, concurrency, progress, resume)
+            intent = decide(self.catalog, self.cfg, f, name=name, description=description,
+                            partition=partition, sha256=sha256)
+            copy = existing_copy(self.catalog, self.backend, self.container, intent.sha256, f.size)
+            if copy is not None:
+                progress.on_queued(f.size, intent.name)
+                progress.on_progress(f.size)
+                progress.on_done()
+                return stored_from_copy(copy)
+            part = plan_part_size(f.size, wanted, min_part=VAULT_MIN_PART,
+                                  max_part=VAULT_MAX_PART, max_parts=VAULT_MAX_PARTS)
+            if f.size <= part:
+                return self._single(f, intent, progress)
+            return self._multipart(f, intent, part, concurrency, progress, None)
+
+    def _single(self, f: LocalFile, intent: Intent, progress: Progress) -> StoredArchive:
+        """A file that fits in one part goes up in one UploadArchive request."""
+        data = f.pread(0, f.size)
+        checksum = tree_hash(data)
+        if not _matches(intent, checksum, lambda: hashlib.sha256(data).hexdigest()):
+            raise differs_error(f.path)
+        f.check_unchanged()
+        pace = limiter(self.cfg.bandwidth_bps)
+        progress.on_queued(f.size, intent.name)
+        try:
+            response = self._send(
+                lambda body: self.client.upload_archive(
+                    vaultName=self.container,
+                    archiveDescription=intent.description,
+                    checksum=checksum,
+                    body=body,
+                ),
+                "UploadArchive", data, progress, pace,
+            )
+        finally:
+            progress.on_done()
+        stored = StoredArchive(
+            backend=self.backend, container=self.container, remote_id=response["archiveId"],
+            size=f.size, sha256=intent.sha256, description=intent.description, part_size=0,
+            tree_hash=checksum, server_checksum=response.get("checksum"), parts_sent=1,
+        )
+        return self._finish(stored, intent)
+
+    def _send(self, request, operation: str, data: bytes, progress: Progress, pace):
+        def attempt():
+            body = MeteredBody(data, progress.on_progress, pace)
+            try:
+                return request(body)
+            except BaseException:
+                body.rewind()
+                raise
+
+        return awserrors.call(attempt, self.where, operation, self.backoff, sleep=self._sleep)
+
+    def _finish(self, stored: StoredArchive, intent: Intent) -> StoredArchive:
+        ok = stored.server_checksum == stored.tree_hash
+        detail = (
+            f"glacier {self.container}: tree hash {stored.tree_hash} "
+            + ("confirmed by the vault" if ok else f"but the vault computed {stored.server_checksum}")
+        )
+        record_stored(self.catalog, stored, intent, ok, detail)
+        if not ok:
+            raise ChecksumMismatch(
+                f"the vault computed tree hash {stored.server_checksum} for archive "
+                f"{stored.remote_id}, not {stored.tree_hash}; upload {intent.name} again"
+            )
+        return stored
+
+    def _multipart(
+        self,
+        f: LocalFile,
+        intent: Intent,
+        part_size: int,
+        concurrency: int,
+        progress: Progress,
+        resume: _Resume | None,
+    ) -> StoredArchive:
+        if resume is None:
+            started = self._call(
+                "InitiateMultipartUpload", "initiate_multipart_upload",
+                archiveDescription=intent.description, partSize=str(part_size),
+            )
+            upload_id = started["uploadId"]
+            self.catalog.open_upload(
+                UploadRecord(
+                    upload_id=upload_id, backend=self.backend, container=self.container,
+                    key=intent.name, local_path=local_key(f.path), size=f.size,
+                    mtime_ns=f.state.mtime_ns, part_size=part_size, description=intent.description,
+                )
+            )
+            server_parts: dict[int, str] = {}
+        else:
+            upload_id, server_parts = resume.record.upload_id, resume.server_parts
+        progress.on_queued(f.size, intent.name)
+        tally = _Tally()
+        try:
+            hashes, whole = self._send_parts(
+                f, upload_id, part_size, concurrency, server_parts, progress, tally,
+                hash_whole=intent.tree_hash is None,
+            )
+            checksum = combine(hashes).hex()
+            f.check_unchanged()
+            if not _matches(intent, checksum, lambda: whole):
+                raise differs_error(f.path)
+        except FileChanged:
+            self._abandon(upload_id)
+            raise
+        finally:
+            progress.on_done()
+        self.catalog.finish_upload(upload_id, COMPLETING)
+        done = self._call(
+            "CompleteMultipartUpload", "complete_multipart_upload",
+            uploadId=upload_id, archiveSize=str(f.size), checksum=checksum,
+        )
+        self.catalog.finish_upload(upload_id, "completed", done["archiveId"])
+        stored = StoredArchive(
+            backend=self.backend, container=self.container, remote_id=done["archiveId"],
+            size=f.size, sha256=intent.sha256, description=intent.description, part_size=part_size,
+            tree_hash=checksum, server_checksum=done.get("checksum"),
+            parts_sent=tally.sent, parts_reused=tally.reused,
+        )
+        return self._finish(stored, intent)
+
+    def _send_parts(
+        self,
+        f: LocalFile,
+        upload_id: str,
+        part_size: int,
+        concurrency: int,
+        server_parts: dict[int, str],
+        progress: Progress,
+        tally: _Tally,
+        *,
+        hash_whole: bool = True,
+    ) -> tuple[list[bytes], str | None]:
+        """Read the parts in order, send those the vault lacks; returns the part hashes and
+        the file's SHA-256 (None unless ``hash_whole``)."""
+        count = -(-f.size // part_size)
+        hashes: list[bytes | None] = [None] * count
+        whole = hashlib.sha256() if hash_whole else None
+        buffers = _Buffers(concurrency, part_size)  # the only part bytes in memory
+        failures: list[BaseException] = []
+        futures: list[Future] = []
+        pace = limiter(self.cfg.bandwidth_bps)
+        recorded = {p.part_number for p in self.catalog.parts(upload_id)}
+        pool = self._executor or ThreadPoolExecutor(concurrency, thread_name_prefix="icefloe-part")
+
+        def finished(index: int, buffer: bytearray, future: Future) -> None:
+            buffers.give(buffer)
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                failures.append(exc)
+            else:
+                hashes[index] = future.result()
+
+        try:
+            for index in range(count):
+                buffer = buffers.take()
+                if failures:
+                    buffers.give(buffer)
+                    break
+                start, end = index * part_size, min(f.size, (index + 1) * part_size)
+                try:
+                    data = f.pread_into(buffer, start, end)
+                except BaseException:
+                    buffers.give(buffer)
+                    raise
+                if whole is not None:
+                    whole.update(data)
+                held = server_parts.get(index)
+                if held is not None:
+                    local = tree_hash(data)
+                    if local == held:
+                        hashes[index] = bytes.fromhex(local)
+                        if index not in recorded:
+                            self.catalog.record_part(upload_id, PartReceipt(index, start, end, local))
+                        tally.reused += 1
+                        progress.on_progress(end - start)
+                        del data
+                        buffers.give(buffer)
+                        continue
+                future = pool.submit(
+                    self._send_part, upload_id, index, start, end, data, progress, pace
+                )
+                del data
+                tally.sent += 1
+                futures.append(future)
+                future.add_done_callback(lambda fut, i=index, b=buffer: finished(i, b, fut))
+        except BaseException:
+            for future in futures:
+                future.cancel()  # parts not yet started; those in flight finish or fail
+            raise
+        finally:
+            wait(futures)
+            if self._executor is None:
+                pool.shutdown(wait=True)
+        if failures:
+            raise failures[0]
+        if any(h is None for h in hashes):
+            raise IcefloeError(f"upload {upload_id}: a part was neither sent nor found (a bug)")
+        return hashes, whole.hexdigest() if whole is not None else None  # type: ignore[return-value]
+
+    def _send_part(
+        self,
+        upload_id: str,
+        index: int,
+        start: int,
+        end: int,
+        data: memoryview,
+        progress: Progress,
+        pace,
+    ) -> bytes:
+        checksum = tree_hash(data)  # once; every attempt sends the same bytes
+        response = self._send(
+            lambda body: self.client.upload_multipart_part(
+                vaultName=self.container,
+                uploadId=upload_id,
+                range=f"bytes {start}-{end - 1}/*",
+                checksum=checksum,
+                body=body,
+            ),
+            "UploadMultipartPart", data, progress, pace,
+        )
+        answered = response.get("checksum")
+        if answered and answered != checksum:
+            raise ChecksumMismatch(
+                f"the vault computed tree hash {answered} for bytes {start}-{end - 1}, not "
+                f"{checksum}; run the upload again to resend that part"
+            )
+        self.catalog.record_part(upload_id, PartReceipt(index, start, end, checksum))
+        return bytes.fromhex(checksum)
+
+    def _abandon(self, upload_id: str) -> None:
+        try:
+            self._call("AbortMultipartUpload", "abort_multipart_upload", uploadId=upload_id)
+        except RemoteNotFound:
+            pass
+        self.catalog.finish_upload(upload_id, "aborted")
+
+    # -- resume ----------------------------------------------------------------------------
+
+    def _find_resumable(self, f: LocalFile) -> _Resume | None:
+        here = local_key(f.path)
+        candidates = [
+            u for u in self.catalog.uploads(state=None)
+            if u.state in ("open", COMPLETING) and u.backend == self.backend
+            and u.container == self.container and u.local_path == here
+            and u.size == f.size and u.mtime_ns == f.state.mtime_ns
+        ]
+        for record in reversed(candidates):  # newest first
+            try:
+                parts = self._list_parts(record.upload_id, record.part_size)
+            except RemoteNotFound:
+                if record.state == COMPLETING:
+                    raise ServiceError(
+                        f"icefloe stopped while completing upload {record.upload_id} of {f.path}, "
+                        "so the vault may already hold it as an archive; check with `icefloe "
+                        "inventory request`, and if it is not there run `icefloe uploads abort "
+                        f"{record.upload_id}` and upload again"
+                    ) from None
+                self.catalog.finish_upload(record.upload_id, "aborted")  # expired on the vault
+                continue
+            return _Resume(record, parts)
+        return None
+
+    def _list_parts(self, upload_id: str, part_size: int) -> dict[int, str]:
+        parts: dict[int, str] = {}
+        marker = None
+        while True:
+            params = {"uploadId": upload_id}
+            if marker:
+                params["marker"] = marker
+            page = self._call("ListParts", "list_parts", **params)
+            if int(page.get("PartSizeInBytes") or part_size) != part_size:
+                raise ServiceError(
+                    f"upload {upload_id} has part size {page.get('PartSizeInBytes')}, not the "
+                    f"{part_size} icefloe recorded; abort it with `icefloe uploads abort {upload_id}`"
+                )
+            for part in page.get("Parts", []):
+                first, last = (int(x) for x in part["RangeInBytes"].split("-"))
+                if first % part_size == 0:
+                    parts[first // part_size] = part["SHA256TreeHash"]
+            marker = page.get("Marker")
+            if not marker:
+                return parts
+
+    # -- open uploads ----------------------------------------------------------------------
+
+    def list_uploads(self) -> list[OpenUpload]:
+        known = {u.upload_id: u for u in self.catalog.uploads(state=None)}
+        found: list[OpenUpload] = []
+        marker = None
+        while True:
+            page = self._call(
+                "ListMultipartUploads", "list_multipart_uploads", **({"marker": marker} if marker else {})
+            )
+            for item in page.get("UploadsList", []):
+                upload_id = item["MultipartUploadId"]
+                record = known.get(upload_id)
+                found.append(
+                    OpenUpload(
+                        backend=self.backend, container=self.container, upload_id=upload_id,
+                        started_at=item["CreationDate"], description=item.get("ArchiveDescription"),
+                        part_size=item.get("PartSizeInBytes"),
+                        local_path=record.local_path if record else None,
+                        parts_done=len(self.catalog.parts(upload_id)) if record else None,
+                    )
+                )
+            marker = page.get("Marker")
+            if not marker:
+                return sorted(found, key=lambda u: u.started())
+
+    def abort_upload(self, upload_id: str) -> OpenUpload:
+        match = [u for u in self.list_uploads() if u.upload_id == upload_id]
+        if not match:
+            raise UsageError(
+                f"vault {self.container!r} has no open upload {upload_id!r} "
+                "(see `icefloe uploads list`)"
+            )
+        self._abandon(upload_id)
+        return match[0]
+
+
+def _matches(intent: Intent, tree: str, sha256: Callable[[], str | None]) -> bool:
+    """The bytes sent are the archive recorded: by its tree hash when the catalog has one
+    (no extra hashing), else by the SHA-256 computed while reading."""
+    if intent.tree_hash:
+        return tree == intent.tree_hash
+    return sha256() == intent.sha256

@@ -1,0 +1,225 @@
+"""Vault jobs: inventory and archive retrieval, their state, and their output.
+
+Jobs take hours on AWS (inventory about 4 h; retrieval minutes to 12 h by tier), so nothing
+here waits: a job is requested and recorded in the catalog, and a later run (the scheduled
+poll, or ``icefloe jobs``) describes it and fetches its output once it has Succeeded.
+Output is checked against the tree hash the vault sends and written to a temporary name,
+fsynced, then renamed. https://docs.aws.amazon.com/amazonglacier/latest/dev/api-job-output-get.html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from icefloe.catalog import JobRecord, now_iso
+from icefloe.errors import ChecksumMismatch, Transient, UsageError
+from icefloe.fsutil import atomic_output
+from icefloe.progress import Progress
+from icefloe.treehash import MIB, TreeHasher
+from icefloe.coldstore import awserrors
+from icefloe.coldstore.base import FetchedOutput, JobNotReady, RemoteJob, progress_or_null
+
+TIERS = ("Expedited", "Standard", "Bulk")
+_KINDS = {"InventoryRetrieval": "inventory", "ArchiveRetrieval": "retrieval"}
+READ_CHUNK = MIB
+
+
+class CorruptDownload(Transient):
+    """The bytes received do not match the checksum the service sent; fetching again."""
+
+
+def record_job(catalog, job: RemoteJob, output_path: str | None = None) -> None:
+    """Insert or update the catalog's record of a job, keeping when it was requested and
+    where its output went."""
+    old = catalog.get_job(job.job_id)
+    status = job.status
+    if output_path or (old is not None and old.status == "Fetched" and job.done):
+        status = "Fetched"
+    catalog.put_job(
+        JobRecord(
+            job_id=job.job_id,
+            backend=job.backend,
+            container=job.container,
+            kind=job.kind,
+            status=status,
+            target=job.target,
+            tier=job.tier,
+            requested_at=(old.requested_at if old else "") or job.created or "",
+            completed_at=job.completed,
+            output_path=output_path or (old.output_path if old else None),
+            detail=job.detail,
+        )
+    )
+
+
+def check_tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise UsageError(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    return tier
+
+
+def stream_to_file(
+    chunks,
+    dest: Path,
+    progress: Progress,
+    what: str,
+    *,
+    expected_tree_hash: str | None = None,
+    expected_sha256: str | None = None,
+) -> FetchedOutput:
+    """Write ``chunks`` to ``dest`` atomically, hashing them; a mismatch leaves ``dest`` untouched."""
+    hasher = TreeHasher()
+    counted = 0
+    try:
+        with atomic_output(dest) as out:
+            for chunk in chunks:
+                hasher.update(chunk)
+                out.write(chunk)
+                counted += len(chunk)
+                progress.on_progress(len(chunk))
+            if expected_tree_hash and hasher.hexdigest() != expected_tree_hash.lower():
+                raise CorruptDownload(
+                    f"{what}: received bytes have tree hash {hasher.hexdigest()}, "
+                    f"the service sent {expected_tree_hash}"
+                )
+            if expected_sha256 and hasher.sha256_hexdigest() != expected_sha256.lower():
+                raise CorruptDownload(
+                    f"{what}: received bytes have SHA-256 {hasher.sha256_hexdigest()}, "
+                    f"not the recorded {expected_sha256}"
+                )
+    except BaseException:
+        progress.on_progress(-counted)
+        raise
+    return FetchedOutput(
+        path=str(dest),
+        size=hasher.size,
+        sha256=hasher.sha256_hexdigest(),
+        tree_hash=hasher.hexdigest(),
+        verified=(
+            f"tree hash {expected_tree_hash}" if expected_tree_hash
+            else f"sha256 {expected_sha256}" if expected_sha256 else None
+        ),
+    )
+
+
+class VaultJobs:
+    """The job verbs of :class:`~icefloe.coldstore.vault.VaultStore` (a mixin: it uses the
+    store's client, catalog and retrying ``_call``)."""
+
+    def request_inventory(self) -> RemoteJob:
+        answer = self._call(
+            "InitiateJob", "initiate_job",
+            jobParameters={"Type": "inventory-retrieval", "Format": "JSON"},
+        )
+        job = RemoteJob(
+            job_id=answer["jobId"], backend=self.backend, container=self.container,
+            kind="inventory", status="InProgress", created=now_iso(),
+        )
+        record_job(self.catalog, job)
+        return job
+
+    def request_retrieval(
+        self, remote_id: str, tier: str | None = None, *, days: int = 7
+    ) -> RemoteJob:
+        tier = check_tier(tier or "Bulk")
+        answer = self._call(
+            "InitiateJob", "initiate_job",
+            jobParameters={"Type": "archive-retrieval", "ArchiveId": remote_id, "Tier": tier},
+        )
+        job = RemoteJob(
+            job_id=answer["jobId"], backend=self.backend, container=self.container,
+            kind="retrieval", status="InProgress", target=remote_id, tier=tier, created=now_iso(),
+        )
+        record_job(self.catalog, job)
+        return job
+
+    def _job(self, item: dict) -> RemoteJob:
+        action = item.get("Action", "")
+        size = item.get("ArchiveSizeInBytes") if action == "ArchiveRetrieval" else item.get(
+            "InventorySizeInBytes"
+        )
+        if action == "ArchiveRetrieval" and item.get("RetrievalByteRange"):
+            first, last = (int(x) for x in item["RetrievalByteRange"].split("-"))
+            size = last - first + 1
+        return RemoteJob(
+            job_id=item["JobId"],
+            backend=self.backend,
+            container=self.container,
+            kind=_KINDS.get(action, action.lower() or "unknown"),
+            status=item.get("StatusCode", "InProgress"),
+            target=item.get("ArchiveId"),
+            tier=item.get("Tier"),
+            created=item.get("CreationDate"),
+            completed=item.get("CompletionDate"),
+            output_size=size,
+            output_tree_hash=item.get("SHA256TreeHash"),
+            detail=item.get("StatusMessage"),
+        )
+
+    def describe_job(self, job_id: str) -> RemoteJob:
+        job = self._job(self._call("DescribeJob", "describe_job", jobId=job_id))
+        record_job(self.catalog, job)
+        return job
+
+    def list_jobs(self) -> list[RemoteJob]:
+        jobs: list[RemoteJob] = []
+        marker = None
+        while True:
+            page = self._call("ListJobs", "list_jobs", **({"marker": marker} if marker else {}))
+            jobs.extend(self._job(item) for item in page.get("JobList", []))
+            marker = page.get("Marker")
+            if not marker:
+                return sorted(jobs, key=lambda j: j.created or "")
+
+    def fetch_job_output(
+        self,
+        job_id: str,
+        dest: Path,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        progress: Progress | None = None,
+    ) -> FetchedOutput:
+        progress = progress_or_null(progress)
+        job = self.describe_job(job_id)
+        if not job.done:
+            raise JobNotReady(
+                f"job {job_id} is {job.status}; {job.kind} jobs take hours on AWS, "
+                "so fetch its output later (`icefloe jobs` shows when it has Succeeded)"
+            )
+        params: dict = {"jobId": job_id}
+        whole = byte_range is None or (
+            byte_range[0] == 0 and job.output_size is not None and byte_range[1] >= job.output_size
+        )
+        if byte_range is not None:
+            start, end = byte_range
+            if start < 0 or end <= start:
+                raise UsageError(f"byte range {start}-{end} is empty or negative")
+            params["range"] = f"bytes={start}-{end - 1}"
+        total = (byte_range[1] - byte_range[0]) if byte_range else (job.output_size or 0)
+        progress.on_queued(total, f"job {job_id[:12]}")
+
+        def attempt() -> FetchedOutput:
+            answer = self.client.get_job_output(vaultName=self.container, **params)
+            body = answer["body"]
+            expected = answer.get("checksum") or (job.output_tree_hash if whole else None)
+            try:
+                return stream_to_file(
+                    iter(lambda: body.read(READ_CHUNK), b""), Path(dest), progress,
+                    f"job {job_id}", expected_tree_hash=expected,
+                )
+            finally:
+                body.close()
+
+        try:
+            result = awserrors.call(
+                attempt, self.where, "GetJobOutput", self.backoff, sleep=self._sleep
+            )
+        except CorruptDownload as exc:
+            raise ChecksumMismatch(
+                f"{exc.message}, on every one of {self.backoff.attempts} tries; nothing was "
+                "written: fetch it again later"
+            ) from None
+        finally:
+            progress.on_done()
+        record_job(self.catalog, job, output_path=str(dest))
+        return result
