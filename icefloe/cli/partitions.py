@@ -1,0 +1,194 @@
+"""`icefloe clear` and `icefloe status`: the partitions, their fill levels and what still guards them.
+
+Both call the library directly (fast, and usable without a Prefect server). The clear-partition
+deployment (flows/clear.py) runs the same clear inside a Prefect transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import typer
+
+from icefloe.catalog import Catalog
+from icefloe.clear import ClearResult, Gate, check_gates, clear_partition
+from icefloe.cli.app import app, info, open_catalog, print_json, settings
+from icefloe.config import Settings
+from icefloe.partitions import PartitionStatus, active_partition, after_clear, status
+
+STATUS_VERSION = 1  # the shape of `icefloe status --json`; bump on incompatible change
+CLEAR_VERSION = 1  # the shape of `icefloe clear --json`
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _gate_dict(gate: Gate) -> dict[str, Any]:
+    return {"subject": gate.subject, "kind": gate.kind, "ok": gate.ok, "detail": gate.detail}
+
+
+def _clear_json(result: ClearResult, active: str) -> dict[str, Any]:
+    removed = set(result.removed)
+    return {
+        "version": CLEAR_VERSION, "label": result.label, "dry_run": result.dry_run,
+        "partition": result.plan.partition, "gates": [_gate_dict(g) for g in result.gates],
+        "would_remove": list(result.plan.files) if result.dry_run else [],
+        "removed": list(result.removed),
+        "bytes": result.plan.total_bytes if result.dry_run
+        else sum(e.size for e in result.plan.entries if e.path in removed),
+        "kept": [{"path": k.path, "reason": k.reason} for k in (result.plan.kept if result.dry_run else result.kept)],
+        "sets_cleared": list(result.sets_cleared), "active": active,
+    }
+
+
+def _print_clear(result: ClearResult, active: str) -> None:
+    if result.gates:
+        info(f"{result.label}: all {len(result.gates)} clear gates hold")
+    if result.dry_run:
+        for path in result.plan.files:
+            typer.echo(f"would remove  {path}")
+        for kept in result.plan.kept:
+            typer.echo(f"keep          {kept.path}  ({kept.reason})")
+        info(f"{result.label}: would remove {len(result.plan.entries)} file(s) "
+             f"({_size(result.plan.total_bytes)}) from {result.plan.partition}, keep {len(result.plan.kept)}; "
+             "nothing was changed (pass --yes to clear)")
+        return
+    for path in result.removed:
+        typer.echo(f"removed  {path}")
+    for kept in result.kept:
+        typer.echo(f"kept     {kept.path}  ({kept.reason})")
+    if not result.sets_cleared:
+        info(f"{result.label}: nothing to clear (every archive set is cleared already)")
+    else:
+        info(f"{result.label}: removed {len(result.removed)} file(s), kept {len(result.kept)}; "
+             f"cleared {', '.join(result.sets_cleared)}")
+    info(f"active partition: {active}")
+
+
+@app.command()
+def clear(
+    label: str = typer.Argument(..., help="The partition to clear (its label in icefloe.toml)."),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="List what would be removed and kept; change nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Really delete (nothing is deleted without it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the gates, removed and kept files as JSON."),
+) -> None:
+    """Delete a partition's archived files once every copy of them is verified.
+
+    Every gate is read from the catalog now: each archive passed testzip, is in cold storage
+    with a matching checksum confirmed by an inventory or HEAD, each disc image was verified
+    (and read back after burning, when a burner is configured), and the last mirror run
+    succeeded. If any is missing nothing changes. Files written after the archive was made
+    are kept. The files go to a trash folder first and are purged only when all moved; on
+    any failure they are put back. Afterwards the other partition becomes the active one.
+    """
+    cfg = settings()
+    cfg.partition(label)  # an unknown label is one clear error before the catalog opens
+    with open_catalog() as catalog:
+        result = clear_partition(catalog, cfg, label, confirm=yes, dry_run=dry_run)
+        if dry_run or not result.sets_cleared:
+            active = active_partition(catalog, cfg)
+        else:
+            active = after_clear(catalog, cfg, label)
+    if as_json:
+        print_json(_clear_json(result, active))
+    else:
+        _print_clear(result, active)
+
+
+def _open_gates(catalog: Catalog, cfg: Settings, row: PartitionStatus) -> list[Gate]:
+    if not row.pending_sets:
+        return []
+    gates = check_gates(catalog, row.label, burner_configured=cfg.archive.burner != "none",
+                        disc_configured=cfg.archive.disc != "none")
+    return [g for g in gates if not g.ok]
+
+
+def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
+    rows = status(catalog, cfg)
+    partitions = []
+    for row in rows:
+        run = catalog.last_mirror_run(row.label)
+        partitions.append({
+            **asdict(row), "pending_sets": list(row.pending_sets),
+            "open_gates": [_gate_dict(g) for g in _open_gates(catalog, cfg, row)],
+            "last_mirror_run": asdict(run) if run else None,
+        })
+    return {
+        "version": STATUS_VERSION,
+        "active": active_partition(catalog, cfg),
+        "fill_threshold": cfg.pipeline.fill_threshold,
+        "partitions": partitions,
+        "pending_jobs": [asdict(j) for j in catalog.jobs(pending=True)],
+        "open_uploads": [asdict(u) for u in catalog.uploads("open")],
+    }
+
+
+def _print_status(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    parts = Table(title="partitions", title_justify="left")
+    for head in ("", "label", "path", "fill", "pending sets", "open gates", "last mirror"):
+        parts.add_column(head)
+    threshold = data["fill_threshold"]
+    for p in data["partitions"]:
+        if not p["mounted"]:
+            fill = "[red]not mounted[/red]"
+        else:
+            fill = f"{p['fill'] * 100:.1f}%" + (f" [yellow](full at {threshold * 100:.0f}%)[/yellow]" if p["full"] else "")
+        run = p["last_mirror_run"]
+        mirror = "never" if run is None else f"{run['finished_at']} {'ok' if run['ok'] else '[red]FAILED[/red]'}"
+        parts.add_row("*" if p["active"] else "", p["label"], p["path"], fill,
+                      ", ".join(p["pending_sets"]) or "-", str(len(p["open_gates"])) if p["pending_sets"] else "-",
+                      mirror)
+    console.print(parts)
+    console.print(f"active partition: [bold]{data['active']}[/bold] (marked *)")
+    gates = [(p["label"], g) for p in data["partitions"] for g in p["open_gates"]]
+    if gates:
+        table = Table(title="gates still open (a clear waits for these)", title_justify="left")
+        for head in ("partition", "gate", "subject", "why"):
+            table.add_column(head)
+        for label, g in gates:
+            table.add_row(label, g["kind"], g["subject"], g["detail"])
+        console.print(table)
+    if data["pending_jobs"]:
+        table = Table(title="pending jobs", title_justify="left")
+        for head in ("job", "kind", "backend", "container", "status", "requested"):
+            table.add_column(head)
+        for j in data["pending_jobs"]:
+            table.add_row(j["job_id"], j["kind"], j["backend"], j["container"], j["status"], j["requested_at"])
+        console.print(table)
+    else:
+        console.print("pending jobs: none")
+    if data["open_uploads"]:
+        table = Table(title="open uploads (resume with the same command, or `icefloe uploads abort`)",
+                      title_justify="left")
+        for head in ("upload", "file", "size", "started"):
+            table.add_column(head)
+        for u in data["open_uploads"]:
+            table.add_row(u["upload_id"][:16], u["local_path"], _size(u["size"]), u["started_at"])
+        console.print(table)
+    else:
+        console.print("open uploads: none")
+
+
+@app.command("status")
+def status_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON (for scripts)."),
+) -> None:
+    """Partitions and fill levels, the active partition, open gates, pending jobs and uploads."""
+    cfg = settings()
+    with open_catalog() as catalog:
+        data = _status_data(catalog, cfg)
+    if as_json:
+        print_json(data)
+    else:
+        _print_status(data)
