@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
@@ -20,6 +23,7 @@ from icefloe.errors import ConfigInvalid, MirrorFailed
 from icefloe.mirror import target_for
 from tasks.common import settings_for
 from tasks.mirror import RETRY_BACKOFF_S, mirror_partition_task
+from tasks.pipeline import check_fill_task
 
 
 def _run_name() -> str:
@@ -28,15 +32,24 @@ def _run_name() -> str:
     return "mirror " + ", ".join(labels) + (" (dry run)" if params.get("dry_run") else "")
 
 
-@flow(name="mirror-partitions", flow_run_name=_run_name)
+ARCHIVE_DEPLOYMENT = "archive-partition/archive-partition"
+
+
+@flow(name="mirror-partitions", flow_run_name=_run_name, description=__doc__)
 def mirror_partitions(
-    labels: list[str] | None = None, dry_run: bool = False, config: str | None = None
+    labels: list[str] | None = None,
+    dry_run: bool = False,
+    archive_when_full: bool = True,
+    config: str | None = None,
 ) -> list[dict[str, Any]]:
     """Mirror the partitions (default: all configured) and return one summary per partition.
 
     Args:
         labels: partitions to mirror; empty or unset means every configured partition.
         dry_run: list what rsync would change, change nothing, record nothing.
+        archive_when_full: after mirroring, when the active partition is over
+            pipeline.fill_threshold, make the other one active and start the
+            archive-partition deployment for the full one.
         config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
     """
     settings = settings_for(config)
@@ -70,4 +83,26 @@ def mirror_partitions(
             failures.append(f"{label}: {getattr(error, 'message', None) or error}")
     if failures:
         raise MirrorFailed(f"{len(failures)} of {len(wanted)} partitions were not mirrored: " + "; ".join(failures))
+    if archive_when_full and not dry_run:
+        start_archive_when_full(config)
     return summaries
+
+
+def start_archive_when_full(config: str | None) -> str | None:
+    """The owner's manual step, automated: a full active partition hands over and is archived."""
+    fill = check_fill_task(config)
+    if not fill["full"]:
+        return None
+    logger = get_run_logger()
+    try:
+        run = run_deployment(
+            ARCHIVE_DEPLOYMENT, parameters={"label": fill["full"], "config": config}, timeout=0
+        )
+    except ObjectNotFound:
+        logger.warning(
+            "%s is full but the %s deployment does not exist: run `icefloe archive %s`",
+            fill["full"], ARCHIVE_DEPLOYMENT, fill["full"],
+        )
+        return None
+    logger.info("%s is full: started archive run %s; %s is now active", fill["full"], run.name, fill["active"])
+    return str(run.id)

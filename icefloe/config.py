@@ -144,6 +144,19 @@ class PipelineConfig(Section):
 class RestoreConfig(Section):
     tier: Literal["Expedited", "Standard", "Bulk"] = "Bulk"
     days: int = Field(7, ge=1, le=365)
+    range_size_mib: int = 32  # download range; a power of two so each range has a tree hash
+    download_concurrency: int = Field(4, ge=1, le=32)
+    poll_first_s: float = Field(1.0, gt=0)
+    poll_max_s: float = Field(900.0, gt=0)
+    wait_timeout_h: float = Field(72.0, gt=0)
+    keep_downloads: bool = False
+
+    @field_validator("range_size_mib")
+    @classmethod
+    def _range_power_of_two(cls, value: int) -> int:
+        if value < 1 or value > 4096 or value & (value - 1):
+            raise ValueError(f"{value} is not a power of two from 1 to 4096 (MiB)")
+        return value
     # USD per GB retrieved, by backend and tier; shown before a retrieval starts.
     prices: dict[str, float] = Field(
         default_factory=lambda: {
@@ -257,6 +270,11 @@ def _anchor_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for part in data.get("partitions") or []:
         if isinstance(part, dict) and "path" in part:
             part["path"] = _resolve(base, part["path"])
+    archive = data.get("archive")
+    if isinstance(archive, dict) and isinstance(archive.get("burner"), str):
+        burner = archive["burner"]
+        if burner.startswith("stdio:"):  # a burn into a plain file, as the tests and demo do
+            archive["burner"] = "stdio:" + _resolve(base, burner.removeprefix("stdio:"))
     mirror = data.get("mirror")
     if isinstance(mirror, dict):
         for key in ("identity_file", "known_hosts"):

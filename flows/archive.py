@@ -1,0 +1,93 @@
+"""Archive a full partition: consolidate it into tested 7z archives, write and verify one disc
+image per disc (burning and reading each back when a burner is configured), upload every
+archive to cold storage, mirror the partition once more, and reconcile an inventory.
+
+Each stage is a task with its own retry policy; results are persisted, so Retry on a failed
+run reruns only the failed stage and what follows: a finished consolidation is not redone and
+a finished upload is never sent twice. The partition itself is cleared later, by the
+clear-partition deployment or the inventory poll, once every copy is confirmed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, pause_flow_run
+from prefect.input import RunInput
+from prefect.logging import get_run_logger
+
+from tasks.archive import consolidate_partition_task, test_archive_task
+from tasks.common import settings_for
+from tasks.disc import build_images_task, burn_image_task, verify_image_task
+from tasks.jobs import request_inventory_task
+from tasks.mirror import mirror_partition_task
+from tasks.pipeline import plan_archive_task, reconcile_job_task
+from tasks.upload import upload_archive_task
+
+
+class NextDisc(RunInput):
+    """Put the next blank disc in the burner, then confirm."""
+
+    inserted: bool = True
+
+
+@flow(name="archive-partition", flow_run_name="archive {label}", persist_result=True, description=__doc__)
+def archive_partition(label: str, dry_run: bool = False, config: str | None = None) -> dict[str, Any]:
+    """Run the archive pipeline for one partition.
+
+    Args:
+        label: the partition to archive, as configured in [[partitions]].
+        dry_run: list what would be archived and change nothing.
+        config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
+    """
+    settings = settings_for(config)
+    settings.partition(label)  # an unknown label fails the run before any stage starts
+    if dry_run:
+        return plan_archive_task(label, config)
+    logger = get_run_logger()
+
+    archived = consolidate_partition_task(label, config)
+    tested = test_archive_task.submit(archived["set"], config)
+
+    images: list[str] = []
+    if settings.archive.disc != "none":
+        images = build_images_task.submit(archived["set"], config, wait_for=[tested]).result()
+        verified = [verify_image_task.submit(image, config) for image in images]
+        if settings.archive.burner != "none":
+            burn_all(images, verified, config, settings.archive.burner)
+        for future in verified:
+            future.result()
+
+    uploads = [
+        upload_archive_task.submit(volume, config=config, partition=label, wait_for=[tested])
+        for volume in archived["volumes"]
+    ]
+    stored = [future.result() for future in uploads]
+    # A fresh mirror after consolidation: the clear gate wants one newer than the archive set.
+    mirror_partition_task(label, config)
+    job_id = request_inventory_task(config, wait_for=uploads)
+    inventory = reconcile_job_task(job_id, config)
+    if not inventory["ready"]:
+        logger.info("inventory %s still running: the inventory-poll deployment reconciles it", job_id)
+    return {
+        "set": archived["set"],
+        "files": archived["files"],
+        "volumes": archived["volumes"],
+        "images": images,
+        "stored": [s["remote_id"] for s in stored],
+        "inventory": inventory,
+    }
+
+
+def burn_all(images: list[str], verified: list, config: str | None, burner: str) -> None:
+    """Burn each verified image in turn; a real drive holds one disc, so ask for the next."""
+    for index, (image, check) in enumerate(zip(images, verified), start=1):
+        check.result()
+        if index > 1 and not burner.startswith("stdio:"):
+            pause_flow_run(
+                wait_for_input=NextDisc.with_initial_data(
+                    description=f"Insert blank disc {index} of {len(images)} into {burner}, then confirm."
+                ),
+                timeout=24 * 3600,
+            )
+        burn_image_task(image, config)

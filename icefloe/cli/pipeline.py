@@ -1,0 +1,205 @@
+"""Commands that run whole flows: `archive` and `demo`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from icefloe.cli.app import app, info, print_json, state
+from icefloe.errors import IcefloeError, UsageError
+
+DEMO_MARKER = ".icefloe-demo"
+
+
+def run_flow(flow: Any, **params: Any) -> Any:
+    """Run a flow in this process; a failed run becomes its own error's one line."""
+    flow_state = flow(**params, return_state=True)
+    if flow_state.is_completed():
+        return flow_state.result()
+    error = flow_state.result(raise_on_failure=False)
+    if isinstance(error, IcefloeError):
+        raise error
+    message = getattr(error, "message", None) or str(error) or flow_state.message
+    raise IcefloeError(f"{flow.name} failed: {message}")
+
+
+def _config_param() -> str | None:
+    path = state().config_path
+    return str(path.resolve()) if path else None
+
+
+@app.command()
+def archive(
+    label: str = typer.Argument(..., help="The partition to archive, as configured."),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be archived."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run the whole archive pipeline for one partition as a Prefect flow run.
+
+    Consolidate into tested 7z archives, write and verify the disc images (burn and read back
+    when a burner is configured), upload to cold storage, mirror, and reconcile an inventory.
+    The run shows in the Prefect UI; a failed stage can be retried there without redoing the
+    stages before it. Clear the partition afterwards with `icefloe clear LABEL`.
+    """
+    from flows.archive import archive_partition
+
+    state().settings().partition(label)  # a typo fails here, before Prefect starts
+    result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
+    if as_json:
+        print_json(result)
+    elif dry_run:
+        info(f"{label}: {result['files']} files, {result['bytes']:,} bytes would be archived "
+             f"({result['disc']} discs, {result['backend']} {result['container']})")
+    else:
+        info(f"{label}: set {result['set']}, {len(result['volumes'])} archive(s), "
+             f"{len(result['images'])} disc image(s), stored as {', '.join(result['stored'])}")
+
+
+DEMO_TOML = """\
+# Written by `icefloe demo`: a sample routine against the local stand-in.
+work_dir = "work"
+
+[[partitions]]
+label = "photos-a"
+path = "partitions/photos-a"
+[[partitions]]
+label = "photos-b"
+path = "partitions/photos-b"
+
+[mirror]
+target = "offsite-mirror"        # a local folder stands in for the offsite server
+
+[archive]
+password_env = "ICEFLOE_ARCHIVE_PASSWORD"
+disc = "dvd+r"
+burner = "stdio:burned-disc.img"  # burn into a file and read it back
+
+[coldstore]
+backend = "{backend}"
+bucket = "family-archive"
+vault = "family-archive"
+part_size_mib = 8
+concurrency = 4
+"""
+
+
+def _fresh_demo_dir(directory: Path) -> Path:
+    directory = directory.resolve()
+    if directory.exists():
+        if not (directory / DEMO_MARKER).exists() and any(directory.iterdir()):
+            raise UsageError(f"{directory} exists and is not a demo folder; choose another --dir")
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / DEMO_MARKER).write_text("made by icefloe demo; safe to delete\n")
+    return directory
+
+
+@app.command()
+def demo(
+    directory: Path = typer.Option(Path("demo-work"), "--dir", help="Folder for everything the demo makes (replaced)."),
+    backend: str = typer.Option("s3", "--backend", help="s3 (Deep Archive) or glacier (vault API)."),
+    size_mib: int = typer.Option(24, "--size-mib", min=1, max=4096, help="Size of the sample partition."),
+    ui: bool = typer.Option(False, "--ui", help="Afterwards, serve the Prefect UI on 127.0.0.1:4200 until Ctrl-C."),
+) -> None:
+    """Run the whole routine on a sample partition, with no AWS account.
+
+    Starts the local AWS stand-in and a local Prefect, makes a sample partition, mirrors it,
+    runs the archive pipeline (consolidate, disc images, burn into a file, upload, inventory,
+    reconcile), clears the partition behind its gates, and prints the catalog.
+    """
+    if backend not in ("s3", "glacier"):
+        raise UsageError(f"--backend must be s3 or glacier, not {backend!r}")
+    from icefloe.sample import make_sample_partition
+
+    root = _fresh_demo_dir(directory)
+    config = root / "icefloe.toml"
+    config.write_text(DEMO_TOML.format(backend=backend))
+    make_sample_partition(root / "partitions" / "photos-a", size_mib)
+    (root / "partitions" / "photos-b").mkdir(parents=True)
+    (root / "partitions" / "photos-b" / ".icefloe-partition").write_text("photos-b\n")
+    (root / "offsite-mirror").mkdir()
+
+    # The demo process talks only to its own stand-in, with throwaway credentials.
+    os.environ.update(
+        {
+            "ICEFLOE_CONFIG": str(config),
+            "ICEFLOE_ARCHIVE_PASSWORD": "demo-password",
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ["PREFECT_HOME"] = str(root / "prefect")
+
+    from icefloe.standin import Standin, StandinOptions
+
+    options = StandinOptions(job_delay_s=2.0, inventory_lag_s=0.0, storage_dir=root / "standin")
+    with Standin(port=0, options=options) as standin:
+        os.environ["AWS_ENDPOINT_URL"] = standin.url
+        info(f"stand-in: {standin.url}; sample partition: {size_mib} MiB in {root / 'partitions/photos-a'}")
+        _create_container(backend)
+        _run_routine(config, backend)
+    _show_catalog(config)
+    home = os.environ.get("PREFECT_HOME")
+    info("")
+    info(f"Everything is in {root}. The catalog: icefloe -c {config} catalog")
+    if home:
+        info(f"The runs, stages and artifacts in the Prefect UI: PREFECT_HOME={home} "
+             f".venv/bin/prefect server start, then open http://127.0.0.1:4200 (or rerun with --ui)")
+    if ui and home:
+        import subprocess
+
+        info("serving the Prefect UI on http://127.0.0.1:4200 — Ctrl-C to stop")
+        subprocess.run(["prefect", "server", "start", "--host", "127.0.0.1", "--port", "4200"], check=False)
+
+
+def _create_container(backend: str) -> None:
+    import boto3
+
+    if backend == "s3":
+        boto3.client("s3").create_bucket(Bucket="family-archive")
+    else:
+        boto3.client("glacier").create_vault(vaultName="family-archive")
+
+
+def _run_routine(config: Path, backend: str) -> None:
+    from flows.archive import archive_partition
+    from flows.clear import clear_partition_flow
+    from flows.inventory import poll_inventory, unconfirmed_copies
+    from flows.mirror import mirror_partitions
+
+    cfg = str(config)
+    info("1/4 nightly mirror")
+    run_flow(mirror_partitions, labels=["photos-a"], config=cfg)
+    info("2/4 archive photos-a: consolidate, disc images, burn, upload, inventory")
+    result = run_flow(archive_partition, label="photos-a", config=cfg)
+    info(f"    set {result['set']}: {len(result['volumes'])} archive(s), {len(result['images'])} disc image(s)")
+    info("3/4 poll the inventory until every copy is confirmed")
+    deadline = time.monotonic() + 120
+    while unconfirmed_copies(cfg):
+        if time.monotonic() > deadline:
+            raise IcefloeError("the stand-in's inventory did not confirm the uploads within 2 minutes")
+        run_flow(poll_inventory, config=cfg)
+        time.sleep(1)
+    info("4/4 clear photos-a behind its gates; photos-b becomes active")
+    cleared = run_flow(clear_partition_flow, label="photos-a", confirm=True, config=cfg)
+    info(f"    cleared {cleared.get('files')} files; active partition: {cleared.get('active')}")
+
+
+def _show_catalog(config: Path) -> None:
+    from icefloe.catalog import Catalog
+    from icefloe.config import load_settings
+
+    settings = load_settings(config, {})
+    with Catalog.open(settings.catalog_path) as catalog:
+        for row in catalog.report():
+            checks = ", ".join(k for k, ok in row["checks"].items() if ok)
+            info(f"  {row['archive']}: {row['size']:,} bytes -> {' '.join(row['copies'])} [{checks}]")

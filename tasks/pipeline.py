@@ -1,0 +1,132 @@
+"""Tasks that join the stages: planning a run, reconciling inventories, filling and rotating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from prefect.tasks import exponential_backoff
+
+from icefloe.archive.scan import scan_partition
+from icefloe.catalog import Catalog
+from icefloe.coldstore import JobNotReady, open_coldstore, parse_inventory, reconcile
+from icefloe.errors import ChecksumMismatch, GateNotMet
+from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
+from tasks.common import retry_if_transient, settings_for
+
+
+@task(name="plan archive", task_run_name="plan archive {label}", cache_policy=NO_CACHE)
+def plan_archive_task(label: str, config: str | None = None) -> dict[str, Any]:
+    """What an archive run would do: files, bytes and the disc type; changes nothing."""
+    settings = settings_for(config)
+    part = settings.partition(label)
+    entries = scan_partition(part.path, sentinel=part.sentinel, compression=settings.archive.compression)
+    files = [e for e in entries if e.kind == "file"]
+    total = sum(e.size for e in files)
+    stored = sum(e.size for e in files if getattr(e, "method", "") == "copy")
+    plan = {
+        "partition": label,
+        "files": len(files),
+        "bytes": total,
+        "stored_as_is_bytes": stored,
+        "disc": settings.archive.disc,
+        "burner": settings.archive.burner,
+        "backend": settings.coldstore.backend,
+        "container": settings.coldstore.vault
+        if settings.coldstore.backend == "glacier"
+        else settings.coldstore.bucket,
+    }
+    create_table_artifact(key="archive-plan", table=[plan], description=f"Dry run of archive {label}")
+    return plan
+
+
+@task(
+    name="reconcile inventory",
+    task_run_name="reconcile {job_id}",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=30),
+    retry_condition_fn=retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def reconcile_job_task(job_id: str, config: str | None = None) -> dict[str, Any]:
+    """Fetch a finished inventory job, compare it with the catalog, publish the differences.
+
+    Returns counts; ``ready`` is False while the job still runs. Size or checksum mismatches
+    fail the task loudly (they are never retried: the stored copy differs from the archive).
+    """
+    settings = settings_for(config)
+    logger = get_run_logger()
+    with Catalog.open(settings.catalog_path) as catalog:
+        store = open_coldstore(settings.coldstore, catalog)
+        dest = settings.work_dir / "inventories" / f"{job_id[:40]}.json"
+        try:
+            fetched = store.fetch_job_output(job_id, dest)
+        except JobNotReady:
+            logger.info("inventory job %s is still running", job_id)
+            return {"job": job_id, "ready": False}
+        result = reconcile(parse_inventory(Path(fetched.path)), catalog)
+    rows = (
+        [{"archive": c.archive_name, "remote id": c.remote_id, "state": "confirmed", "why": ""} for c in result.seen]
+        + [{"archive": c.archive_name, "remote id": c.remote_id, "state": "MISMATCH", "why": why}
+           for c, why in result.mismatched]
+        + [{"archive": c.archive_name, "remote id": c.remote_id, "state": "MISSING", "why": "older than the inventory"}
+           for c in result.missing]
+        + [{"archive": c.archive_name, "remote id": c.remote_id, "state": "pending", "why": "newer than the inventory"}
+           for c in result.pending]
+        + [{"archive": (i.parsed.name if i.parsed else "?"), "remote id": i.remote_id, "state": "unknown",
+            "why": "not in the catalog"} for i in result.unknown]
+    )
+    create_table_artifact(
+        key="inventory-reconciliation",
+        table=rows or [{"archive": "-", "remote id": "-", "state": "empty", "why": ""}],
+        description=f"Inventory {job_id[:16]}: {len(result.seen)} confirmed, {len(result.mismatched)} "
+        f"mismatched, {len(result.missing)} missing, {len(result.pending)} pending, "
+        f"{len(result.unknown)} unknown",
+    )
+    if result.mismatched or result.missing:
+        problems = [f"{c.archive_name}: {why}" for c, why in result.mismatched]
+        problems += [f"{c.archive_name}: missing from the inventory" for c in result.missing]
+        raise ChecksumMismatch("the inventory disagrees with the catalog: " + "; ".join(problems))
+    return {
+        "job": job_id,
+        "ready": True,
+        "seen": len(result.seen),
+        "pending": len(result.pending),
+        "unknown": len(result.unknown),
+    }
+
+
+@task(name="pending inventory jobs", cache_policy=NO_CACHE)
+def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
+    """Inventory jobs the catalog records as still running."""
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        return [j.job_id for j in catalog.jobs(pending=True, kind="inventory")]
+
+
+@task(name="check fill level", cache_policy=NO_CACHE)
+def check_fill_task(config: str | None = None) -> dict[str, Any]:
+    """The active partition's fill level; when over the threshold, the other becomes active.
+
+    Returns {"active", "fill", "full": label or None}.
+    """
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        label = active_partition(catalog, settings)
+        part = settings.partition(label)
+        level = fill_level(part.path, capacity_bytes(part))
+        full = None
+        if level >= settings.pipeline.fill_threshold:
+            full = label
+            try:
+                label = rotate(catalog, settings, full)
+            except GateNotMet as exc:
+                # The full partition is still archived; new data has nowhere else to go yet.
+                get_run_logger().warning("%s is full but stays active: %s", full, exc.message)
+    get_run_logger().info("active partition %s; fill %.0f%%%s", label, 100 * level,
+                          f"; {full} is full and goes to archiving" if full else "")
+    return {"active": label, "fill": level, "full": full}
