@@ -1,0 +1,187 @@
+"""One byte stream laid over a row of volume files, as 7-Zip splits an archive.
+
+A 7z multi-volume archive is a plain split of one archive: volume k holds bytes
+``[k * size, (k + 1) * size)``. Writers here are positional (``pwrite``), so several worker
+processes can fill disjoint regions of the same stream at once; volume files are created on
+first touch. ``StreamReader`` reads the row back as one seekable file for py7zr.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+# 7-Zip names volumes name.7z.001, name.7z.002, ... and finds the rest from the first.
+VOLUME_DIGITS = 3
+
+
+def volume_name(basename: str, index: int, count: int | None = None) -> str:
+    """``basename.001`` for 0-based ``index``; wider when there are more than 999 volumes."""
+    digits = max(VOLUME_DIGITS, len(str(count))) if count else VOLUME_DIGITS
+    return f"{basename}.{index + 1:0{digits}d}"
+
+
+class StreamWriter(io.RawIOBase):
+    """A seekable, write-only file over ``directory/basename.NNN`` volumes of ``volume_size``.
+
+    With ``volume_size=None`` there is one volume (still named ``.001`` until ``finish``).
+    Safe for several processes at once as long as their byte ranges do not overlap.
+    """
+
+    def __init__(self, directory: Path, basename: str, volume_size: int | None, start: int = 0) -> None:
+        super().__init__()
+        if volume_size is not None and volume_size <= 0:
+            raise ValueError("volume_size must be positive")
+        self.directory = Path(directory)
+        self.basename = basename
+        self.volume_size = volume_size
+        self._pos = start
+        self._fds: dict[int, int] = {}
+
+    def _fd(self, index: int) -> int:
+        fd = self._fds.get(index)
+        if fd is None:
+            path = self.directory / volume_name(self.basename, index)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fds[index] = fd
+        return fd
+
+    def _locate(self, pos: int) -> tuple[int, int, int | None]:
+        if self.volume_size is None:
+            return 0, pos, None
+        index, offset = divmod(pos, self.volume_size)
+        return index, offset, self.volume_size - offset
+
+    def pwrite(self, data: bytes | memoryview, pos: int) -> None:
+        view = memoryview(data)
+        while view:
+            index, offset, room = self._locate(pos)
+            chunk = view if room is None else view[:room]
+            fd = self._fd(index)
+            written = 0
+            while written < len(chunk):
+                written += os.pwrite(fd, chunk[written:], offset + written)
+            view = view[len(chunk):]
+            pos += len(chunk)
+
+    def write(self, data) -> int:  # type: ignore[override]
+        size = len(data)
+        if size:
+            self.pwrite(data, self._pos)
+            self._pos += size
+        return size
+
+    def copy_from(self, path: Path) -> int:
+        """Append a whole file at the current position (in-kernel where the system allows)."""
+        copied = 0
+        with open(path, "rb") as src:
+            total = os.fstat(src.fileno()).st_size
+            while copied < total:
+                index, offset, room = self._locate(self._pos)
+                want = total - copied if room is None else min(room, total - copied)
+                fd = self._fd(index)
+                try:
+                    n = os.copy_file_range(src.fileno(), fd, want, copied, offset)
+                except OSError:
+                    n = 0
+                if n <= 0:  # not supported here (or a short read): plain copy of one chunk
+                    data = os.pread(src.fileno(), min(want, 1 << 20), copied)
+                    if not data:
+                        raise OSError(f"{path} ended early while copying it into the archive")
+                    self.pwrite(data, self._pos)
+                    n = len(data)
+                copied += n
+                self._pos += n
+        return copied
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = pos
+        elif whence == io.SEEK_CUR:
+            self._pos += pos
+        else:
+            raise io.UnsupportedOperation("StreamWriter cannot seek from the end")
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def sync(self) -> None:
+        for fd in self._fds.values():
+            os.fsync(fd)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        super().close()
+
+
+class StreamReader(io.RawIOBase):
+    """The volumes ``paths`` (in order) read as one seekable file."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        super().__init__()
+        self.paths = [Path(p) for p in paths]
+        self._files = [open(p, "rb") for p in self.paths]  # noqa: SIM115 - closed in close()
+        self._sizes = [os.fstat(f.fileno()).st_size for f in self._files]
+        self._starts = [0]
+        for size in self._sizes:
+            self._starts.append(self._starts[-1] + size)
+        self.size = self._starts[-1]
+        self._pos = 0
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self.size:
+            index = self._index(self._pos)
+            offset = self._pos - self._starts[index]
+            want = min(len(view) - done, self._sizes[index] - offset)
+            n = os.preadv(self._files[index].fileno(), [view[done:done + want]], offset)
+            if n <= 0:
+                raise OSError(f"{self.paths[index]} shrank while being read")
+            done += n
+            self._pos += n
+        return done
+
+    def _index(self, pos: int) -> int:
+        # Few volumes: a linear scan is clearer than bisect and just as fast.
+        for index in range(len(self._sizes)):
+            if pos < self._starts[index + 1]:
+                return index
+        return len(self._sizes) - 1
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = pos
+        elif whence == io.SEEK_CUR:
+            self._pos += pos
+        elif whence == io.SEEK_END:
+            self._pos = self.size + pos
+        if self._pos < 0:
+            raise ValueError("negative seek position")
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        for handle in self._files:
+            handle.close()
+        self._files = []
+        super().close()

@@ -1,0 +1,105 @@
+"""`icefloe consolidate LABEL`: a partition into one tested 7z archive (in disc-sized volumes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
+from icefloe.config import ArchiveConfig, read_password
+from icefloe.errors import PasswordError
+
+
+def archive_password(archive: ArchiveConfig) -> str | None:
+    """The password from the environment, else from the Prefect Secret block the config names."""
+    password = read_password(archive, os.environ)
+    if password is None and archive.password_secret_block:
+        from prefect.blocks.system import (
+            Secret,  # the CLI may use Prefect; only when asked
+        )
+
+        try:
+            password = Secret.load(archive.password_secret_block).get() or None
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise PasswordError(
+                f"cannot read the Prefect Secret block {archive.password_secret_block!r}: {exc}; "
+                f"create it or set {archive.password_env or 'the password variable'}"
+            ) from None
+    return password
+
+
+def summary(result) -> dict:
+    return {
+        "set": result.set_name,
+        "partition": result.partition_label,
+        "directory": str(result.directory),
+        "volumes": [
+            {"name": v.name, "path": str(v.path), "size": v.size, "sha256": v.sha256} for v in result.volumes
+        ],
+        "manifest": str(result.manifest_path),
+        "manifest_sha256": result.manifest_sha256,
+        "files": result.file_count,
+        "bytes": result.total_bytes,
+        "archive_bytes": result.archive_bytes,
+        "encrypted": result.encrypted,
+        "seconds": round(result.seconds, 2),
+    }
+
+
+@app.command()
+def consolidate(
+    label: str = typer.Argument(..., help="The partition to consolidate (its label in icefloe.toml)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Where the set's folder goes (default: <work_dir>/archives)."
+    ),
+    no_volumes: bool = typer.Option(
+        False, "--no-volumes", help="One archive file, not disc-sized volumes (refused if a disc cannot hold it)."
+    ),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-w", min=1, help="Compression processes (default: archive.workers)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Consolidate a partition into a tested 7z archive with its manifest, and record it.
+
+    Photos and videos are stored as they are, everything else LZMA2-compressed; with a
+    password (archive.password_env) data and names are AES-256 encrypted. With a disc type
+    set (archive.disc) the archive is split into volumes of one disc each.
+    """
+    from icefloe.archive import consolidate as run
+    from icefloe.archive import record_consolidation, volume_plan
+
+    cfg = settings()
+    part = cfg.partition(label)
+    password = archive_password(cfg.archive)
+    volume_size, disc_capacity = volume_plan(cfg.archive, split=not no_volumes)
+    target = out if out is not None else cfg.work_dir / "archives"
+    with progress_bar(f"consolidating {label}") as bar:
+        result = run(
+            part.path,
+            target,
+            label=label,
+            password=password,
+            volume_size=volume_size,
+            disc_capacity=disc_capacity,
+            compression=cfg.archive.compression,
+            lzma_preset=cfg.archive.lzma_preset,
+            workers=workers or cfg.archive.workers,
+            sentinel=part.sentinel,
+            progress=bar,
+        )
+    with open_catalog() as catalog:
+        record_consolidation(catalog, result)
+    if as_json:
+        print_json(summary(result))
+        return
+    count = len(result.volumes)
+    info(
+        f"{label}: {result.file_count} files, {result.total_bytes / 1e9:.2f} GB -> "
+        f"{result.archive_bytes / 1e9:.2f} GB in {count} volume{'s' if count != 1 else ''}"
+        f"{', encrypted' if result.encrypted else ''}; tested in {result.seconds:.0f} s"
+    )
+    typer.echo(str(result.directory))

@@ -1,0 +1,145 @@
+"""Archive tasks: consolidate a partition into a tested 7z archive set, and testzip a set again.
+
+Each is one library call (icefloe.archive) plus retries for transient trouble, a progress
+artifact, a summary artifact and a log line. They take and return strings and small dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.logging import get_run_logger
+from prefect.tasks import exponential_backoff
+
+from icefloe.archive import consolidate, record_consolidation, test_archive, volume_plan
+from icefloe.catalog import TESTZIP, Catalog
+from icefloe.config import ArchiveConfig, read_password
+from icefloe.errors import IcefloeError, InputNotFound, PasswordError
+from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "set"
+
+
+def archive_password(archive: ArchiveConfig) -> str | None:
+    """The password from the environment, else from the Prefect Secret block the config names."""
+    password = read_password(archive, os.environ)
+    if password is None and archive.password_secret_block:
+        from prefect.blocks.system import Secret
+
+        try:
+            password = Secret.load(archive.password_secret_block).get() or None
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise PasswordError(
+                f"cannot read the Prefect Secret block {archive.password_secret_block!r}: {exc}"
+            ) from None
+        if password is None:
+            raise PasswordError(f"the Prefect Secret block {archive.password_secret_block!r} is empty")
+    return password
+
+
+@task(
+    name="consolidate-partition",
+    task_run_name="consolidate {label}",
+    retries=1,
+    retry_delay_seconds=exponential_backoff(backoff_factor=30),
+    retry_condition_fn=retry_if_transient,
+)
+def consolidate_partition_task(label: str, config: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
+    """Consolidate partition ``label`` into a tested archive set and record it in the catalog.
+
+    Returns {"set", "directory", "volumes": [paths], "manifest", "manifest_sha256", "files",
+    "bytes", "archive_bytes", "encrypted"}.
+    """
+    settings = settings_for(config)
+    part = settings.partition(label)
+    volume_size, disc_capacity = volume_plan(settings.archive)
+    result = consolidate(
+        part.path,
+        Path(out_dir) if out_dir else settings.work_dir / "archives",
+        label=label,
+        password=archive_password(settings.archive),
+        volume_size=volume_size,
+        disc_capacity=disc_capacity,
+        compression=settings.archive.compression,
+        lzma_preset=settings.archive.lzma_preset,
+        workers=settings.archive.workers,
+        sentinel=part.sentinel,
+        progress=ArtifactProgress(f"consolidate {label}"),
+    )
+    with Catalog.open(settings.catalog_path) as catalog:
+        record_consolidation(catalog, result)
+    create_table_artifact(
+        key=f"archive-set-{_key(result.set_name)}",
+        table=[{"volume": v.name, "bytes": v.size, "sha256": v.sha256} for v in result.volumes],
+        description=(
+            f"{result.set_name}: {result.file_count} files, {result.total_bytes} bytes"
+            f"{', encrypted' if result.encrypted else ''}; tested"
+        ),
+    )
+    get_run_logger().info(
+        "%s: %d files (%d bytes) -> %d volume(s), %d bytes, tested in %.1f s",
+        result.set_name, result.file_count, result.total_bytes, len(result.volumes),
+        result.archive_bytes, result.seconds,
+    )
+    return {
+        "set": result.set_name,
+        "directory": str(result.directory),
+        "volumes": [str(v.path) for v in result.volumes],
+        "manifest": str(result.manifest_path),
+        "manifest_sha256": result.manifest_sha256,
+        "files": result.file_count,
+        "bytes": result.total_bytes,
+        "archive_bytes": result.archive_bytes,
+        "encrypted": result.encrypted,
+    }
+
+
+@task(
+    name="test-archive",
+    task_run_name="testzip {set_name}",
+    retries=1,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=retry_if_transient,
+)
+def test_archive_task(set_name: str, config: str | None = None) -> str:
+    """testzip every volume of a recorded set; records TESTZIP per volume; returns the set name.
+
+    A volume whose bytes differ from the catalog's SHA-256 fails too (ChecksumMismatch).
+    """
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        records = sorted(catalog.archives(set_name=set_name), key=lambda r: r.volume)
+        if not records:
+            raise InputNotFound(f"the catalog has no archive set {set_name!r}: consolidate it first")
+        paths = [Path(r.path or "") for r in records]
+        subjects = [f"archive:{r.name}" for r in records]
+        try:
+            shas = test_archive(
+                paths,
+                archive_password(settings.archive),
+                workers=settings.archive.workers,
+                progress=ArtifactProgress(f"testzip {set_name}"),
+            )
+            wrong = [r.name for r, sha in zip(records, shas) if sha != r.sha256]
+            if wrong:
+                from icefloe.errors import ChecksumMismatch
+
+                raise ChecksumMismatch(f"{', '.join(wrong)} differ from the SHA-256 recorded when they were made")
+        except IcefloeError as exc:
+            for subject in subjects:
+                catalog.verify(subject, TESTZIP, False, exc.message)
+            raise
+        for subject in subjects:
+            catalog.verify(subject, TESTZIP, True, "testzip and SHA-256 match")
+    get_run_logger().info("%s: %d volume(s) tested, every CRC and SHA-256 matches", set_name, len(records))
+    return set_name
+
+
+test_archive_task.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

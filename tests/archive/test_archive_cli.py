@@ -1,0 +1,72 @@
+"""`icefloe consolidate LABEL` end to end, as a person runs it (a subprocess, a config file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from archive_helpers import sevenzip, text
+from icefloe.catalog import TESTZIP, Catalog
+
+# The lead registers icefloe.cli.archive in icefloe/cli/__init__.py; importing it first makes
+# these tests independent of that line.
+MAIN = "import icefloe.cli.archive; from icefloe.cli import main; main()"
+
+
+def icefloe(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "ICEFLOE_ARCHIVE_PASSWORD"}
+    return subprocess.run(
+        [sys.executable, "-c", MAIN, *args], cwd=cwd, env={**environ, **(env or {})},
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+
+
+def fill(workspace: Path) -> None:
+    part = workspace / "photos-a"
+    (part / "2019").mkdir()
+    (part / "2019" / "IMG_1.jpg").write_bytes(os.urandom(200_000))
+    (part / "2019" / "notes.txt").write_bytes(text(300_000))
+
+
+def test_consolidate_json_records_the_set(workspace: Path) -> None:
+    fill(workspace)
+    proc = icefloe("consolidate", "photos-a", "--json", cwd=workspace,
+                   env={"ICEFLOE_ARCHIVE_PASSWORD": "family secret"})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["partition"] == "photos-a" and out["encrypted"] and out["files"] == 2
+    assert Path(out["directory"]).parent == workspace / "work" / "archives"
+    (volume,) = out["volumes"]  # dvd+r by default: one volume, the data fits one disc
+    assert volume["name"] == out["set"] + ".7z"
+    sevenzip("t", "-pfamily secret", volume["path"])
+    with Catalog.open(workspace / "work" / "catalog.sqlite") as catalog:
+        (record,) = catalog.archives(set_name=out["set"])
+        assert record.sha256 == volume["sha256"]
+        assert catalog.latest_verification(f"archive:{record.name}", TESTZIP).ok
+        assert catalog.get_archive_set(out["set"]).encrypted
+
+
+def test_consolidate_plain_prints_the_folder(workspace: Path) -> None:
+    fill(workspace)
+    proc = icefloe("consolidate", "photos-a", "--out", "elsewhere", "--workers", "1", "--no-volumes", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip())
+    assert folder.parent == workspace / "elsewhere" and folder.is_dir()
+    assert "photos-a: 2 files" in proc.stderr and "encrypted" not in proc.stderr
+
+
+def test_consolidate_errors_are_one_line(workspace: Path) -> None:
+    for args, needle, code in (
+        (["consolidate", "photos-z"], "no partition labelled 'photos-z'", 2),
+        (["consolidate", "photos-b"], "holds no files to archive", 2),
+    ):
+        proc = icefloe(*args, cwd=workspace)
+        assert proc.returncode == code, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("icefloe: ") and needle in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+    proc = icefloe("consolidate", "photos-b", cwd=workspace, env={"ICEFLOE_ARCHIVE_PASSWORD": ""})
+    assert proc.returncode == 2 and "is set but empty" in proc.stderr
