@@ -9,7 +9,16 @@ import typer
 from typer._click import exceptions as click_exc  # typer 0.29 vendors click
 
 from icefloe.cli.app import app, exit_with
-from icefloe.cli import basics, mirror  # noqa: F401  (registers commands)
+from icefloe.cli import (  # noqa: F401  (each module registers its commands)
+    archive,
+    basics,
+    coldstore,
+    disc,
+    mirror,
+    partitions,
+    pipeline,
+    restore,
+)
 from icefloe.errors import IcefloeError
 
 __all__ = ["app", "main"]

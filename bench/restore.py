@@ -1,0 +1,235 @@
+"""Benchmark: restoring, icefloe beside 7-Zip, py7zr, awscli and boto3, same data, same run.
+
+    .venv/bin/python bench/restore.py [--quick] [--size-mib N] [--latency-ms 20] [--cap-mib 16]
+
+Extraction: the reference partition of bench/consolidate.py (70% incompressible media, 30%
+text) consolidated once by icefloe (encrypted, 32 MiB volumes), then extracted into an empty
+folder by, each in its own process under GNU time on a warm page cache:
+
+- icefloe ``extract_set``: every file staged, hashed, checked against the 7z CRC and the
+  manifest's SHA-256, fsynced, renamed into place, mtimes set;
+- ``7zz x`` (7-Zip 26; it checks CRCs, fsyncs nothing);
+- py7zr ``extractall`` (CRCs, no fsync).
+
+Download: one random file stored on the vault and on S3 of a local stand-in process with
+``--latency-ms`` per request and each response capped at ``--cap-mib`` MiB/s (one
+connection's share of a downlink), retrieved, then downloaded by:
+
+- icefloe ``download_job_output``: 8 MiB ranges, 1 and 4 at a time, each verified (vault:
+  the service's tree hash), journalled, the whole file's hashes checked at the end;
+- boto3 ``get_job_output`` in one stream, as the hand-written scripts did (vault; unverified);
+- ``aws s3 cp`` (awscli's s3transfer, 8 MiB parts, 4 at a time; S3).
+
+Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+PYTHON = sys.executable
+AWS = str(Path(PYTHON).with_name("aws"))
+MIB = 1024 * 1024
+PASSWORD = "correct horse battery staple"
+TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+
+EXTRACT = (
+    "import sys\nfrom pathlib import Path\nfrom icefloe.restore import extract_set, file_source\n"
+    "r = extract_set([file_source(Path(p)) for p in sys.argv[3:]], Path(sys.argv[1]), password=sys.argv[2])\n"
+    "r.raise_for_problems()\n"
+)
+PY7ZR = (
+    "import sys, multivolumefile, py7zr\n"
+    "with multivolumefile.open(sys.argv[3], 'rb') as vol:\n"
+    "    with py7zr.SevenZipFile(vol, password=sys.argv[2]) as z:\n"
+    "        z.extractall(sys.argv[1])\n"
+)
+ICEFLOE_DOWNLOAD = (
+    "import sys\nfrom pathlib import Path\nfrom icefloe.catalog import Catalog\n"
+    "from icefloe.coldstore import open_coldstore\nfrom icefloe.config import ColdstoreConfig\n"
+    "from icefloe.restore import RestoreOptions, download_job_output\n"
+    "backend, job, dest, size, sha, tree, conc = sys.argv[1:8]\n"
+    "cfg = ColdstoreConfig(backend=backend, vault='bench', bucket='bench')\n"
+    "with Catalog.open(Path(dest).with_suffix('.sqlite')) as cat:\n"
+    "    download_job_output(open_coldstore(cfg, cat), job, Path(dest), size=int(size), identity=sha,\n"
+    "        sha256=sha, tree_hash=tree if tree != '-' else None,\n"
+    "        options=RestoreOptions(range_size=8 << 20, download_concurrency=int(conc)))\n"
+)
+BOTO3_JOB_OUTPUT = (
+    "import boto3, shutil, sys\n"
+    "out = boto3.client('glacier', region_name='us-east-1').get_job_output(vaultName='bench', jobId=sys.argv[1])\n"
+    "with open(sys.argv[2], 'wb') as f:\n"
+    "    shutil.copyfileobj(out['body'], f, 8 << 20)\n"
+)
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    cpu: float
+    rss_mib: float
+    size: int
+
+    @property
+    def mib_s(self) -> float:
+        return self.size / MIB / self.seconds if self.seconds > 0 else 0.0
+
+
+def measure(label: str, cmd: list[str], env: dict, size: int, cwd: Path | None = None) -> Run:
+    prefix = [TIME, "-f", "@@ %U %S %M"] if TIME else []
+    started = time.perf_counter()
+    done = subprocess.run(prefix + cmd, env=env, capture_output=True, text=True, cwd=cwd, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    match = re.search(r"@@ ([\d.]+) ([\d.]+) (\d+)", done.stderr)
+    cpu, rss = (float(match[1]) + float(match[2]), int(match[3]) / 1024) if match else (0.0, 0.0)
+    return Run(label, seconds, cpu, rss, size)
+
+
+def table(title: str, runs: list[Run], base: Run) -> None:
+    print(f"\n{title}")
+    print(f"{'run':46s} {'wall s':>8s} {'cpu s':>8s} {'MiB/s':>8s} {'RSS MiB':>8s} {'time vs icefloe':>16s}")
+    for run in runs:
+        print(f"{run.label:46s} {run.seconds:8.2f} {run.cpu:8.2f} {run.mib_s:8.1f} {run.rss_mib:8.0f} "
+              f"{run.seconds / base.seconds:15.2f}x")
+
+
+def bench_extract(work: Path, size_mib: int, env: dict) -> None:
+    from consolidate import generate  # bench/consolidate.py's reference partition
+
+    from icefloe.archive import consolidate
+
+    part = generate(ROOT / "bench" / "out", size_mib)
+    result = consolidate(part, work / "archives", label="bench", password=PASSWORD, volume_size=32 * MIB, workers=2)
+    volumes = [str(v.path) for v in result.volumes]
+    total = result.total_bytes
+    print(f"set {result.set_name}: {result.file_count} files, {total / MIB:.0f} MiB in {len(volumes)} volumes")
+
+    def fresh(name: str) -> Path:
+        out = work / name
+        shutil.rmtree(out, ignore_errors=True)
+        return out
+
+    runs = [
+        measure("icefloe extract_set (SHA-256 + fsync + mtimes)",
+                [PYTHON, "-c", EXTRACT, str(fresh("icefloe")), PASSWORD, *volumes], env, total),
+        measure("7zz x (CRC only, no fsync)",
+                ["7zz", "x", "-y", f"-p{PASSWORD}", f"-o{fresh('7zz')}", volumes[0]], env, total),
+        measure("py7zr extractall (CRC only, no fsync)",
+                [PYTHON, "-c", PY7ZR, str(fresh("py7zr")), PASSWORD, str(Path(volumes[0]).with_suffix(""))],
+                env, total),
+    ]
+    table("extraction of one archive set", runs, runs[0])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_download(work: Path, size: int, env: dict) -> None:
+    import boto3
+
+    from icefloe.treehash import file_tree_hash
+
+    src = work / "archive.bin"
+    with open(src, "wb") as handle:
+        handle.writelines(os.urandom(MIB) for _ in range(size // MIB))
+    tree, sha = file_tree_hash(src)
+    glacier = boto3.client("glacier", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    glacier.create_vault(vaultName="bench")
+    s3.create_bucket(Bucket="bench")
+    with open(src, "rb") as handle:
+        archive_id = glacier.upload_archive(vaultName="bench", body=handle)["archiveId"]
+    s3.upload_file(str(src), "bench", "archive.bin", ExtraArgs={"StorageClass": "DEEP_ARCHIVE"})
+    s3.restore_object(Bucket="bench", Key="archive.bin", RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Bulk"}})
+    job = glacier.initiate_job(vaultName="bench", jobParameters={"Type": "archive-retrieval", "ArchiveId": archive_id,
+                                                                 "Tier": "Expedited"})["jobId"]
+    while glacier.describe_job(vaultName="bench", jobId=job)["StatusCode"] != "Succeeded":
+        time.sleep(0.2)
+    aws_env = dict(env, AWS_CONFIG_FILE=str(work / "aws.cfg"))
+    (work / "aws.cfg").write_text("[default]\nregion = us-east-1\ns3 =\n    multipart_chunksize = 8MB\n"
+                                  "    multipart_threshold = 8MB\n    max_concurrent_requests = 4\n")
+
+    def dest(name: str) -> str:
+        path = work / "dl" / name
+        path.parent.mkdir(exist_ok=True)
+        path.unlink(missing_ok=True)
+        return str(path)
+
+    runs = []
+    for conc in (1, 4):
+        runs.append(measure(f"icefloe vault 8 MiB ranges x{conc} (verified)",
+                            [PYTHON, "-c", ICEFLOE_DOWNLOAD, "glacier", job, dest(f"v{conc}"), str(size), sha, tree,
+                             str(conc)], env, size))
+    runs.append(measure("boto3 get_job_output, one stream (unverified)",
+                        [PYTHON, "-c", BOTO3_JOB_OUTPUT, job, dest("boto3")], env, size))
+    s3_runs = [measure(f"icefloe s3 8 MiB ranges x{conc} (verified)",
+                       [PYTHON, "-c", ICEFLOE_DOWNLOAD, "s3", "restore:archive.bin", dest(f"s{conc}"), str(size),
+                        sha, "-", str(conc)], env, size) for conc in (1, 4)]
+    s3_runs.append(measure("aws s3 cp 8 MiB x4", [AWS, "s3", "cp", "s3://bench/archive.bin", dest("awscli"),
+                                                  "--only-show-errors"], aws_env, size))
+    table("download from the vault (stand-in)", runs, runs[1])
+    table("download from S3 (stand-in)", s3_runs, s3_runs[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="32 MiB partition, 64 MiB download")
+    parser.add_argument("--size-mib", type=int, default=None, help="partition size (default 128, quick 32)")
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--cap-mib", type=float, default=16.0, help="per-response bandwidth cap, MiB/s")
+    args = parser.parse_args()
+    size_mib = args.size_mib or (32 if args.quick else 128)
+    work = Path(tempfile.mkdtemp(prefix="icefloe-bench-restore-"))
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        ICEFLOE_STANDIN_LATENCY_MS=str(args.latency_ms), ICEFLOE_STANDIN_BANDWIDTH=str(int(args.cap_mib * MIB)),
+        ICEFLOE_STANDIN_STORAGE_DIR=str(work / "standin"),
+    )
+    env.pop("AWS_PROFILE", None)
+    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                           "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")})
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; work folder {work}")
+    standin = subprocess.Popen(
+        [PYTHON, "-c", "import sys; from icefloe.cli import main; main(sys.argv[1:])", "standin", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = standin.stdout.readline()
+        if "listening" not in line:
+            raise SystemExit(f"the stand-in did not start: {line}")
+        bench_extract(work, size_mib, env)
+        bench_download(work, (64 if args.quick else 256) * MIB, env)
+    finally:
+        standin.send_signal(signal.SIGINT)
+        try:
+            standin.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            standin.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+"""Where an archive set's volumes are read from: files, mounted discs, or ISO images.
+
+A 7z multi-volume archive is one byte stream cut into files (docs/archive.md), so the
+extractor reads the volumes as one seekable stream (:class:`VolumeReader`). A volume that is
+missing becomes a hole of its expected size: reading it raises :class:`MissingVolume`, so
+folders stored elsewhere can still be extracted and verified, and the error names the file.
+
+Discs: each disc carries some volumes, the manifest sidecar, SHA256SUMS.txt and RESTORE.txt
+at its root (docs/disc.md). :func:`gather_discs` takes mounted disc folders (or a folder the
+files were copied into) and ISO files, which are read in place through their UDF tree with
+pycdlib (Joliet or ISO 9660 for images without UDF), so nothing is copied first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from icefloe import manifest as mf
+from icefloe.errors import InputNotFound, InputUnreadable, UsageError
+
+SUMS_NAME = "SHA256SUMS.txt"
+_VOLUME = re.compile(r"^(?P<set>.+)\.7z(?:\.(?P<num>\d{3,}))?$")
+_ISO_MAGIC = b"CD001"
+SECTOR = 2048
+
+
+class MissingVolume(InputNotFound):
+    """A volume of the archive is missing."""
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        super().__init__(message or f"volume {name} is missing")
+        self.volume = name
+
+
+@dataclass(frozen=True)
+class VolumeSource:
+    """One volume: its name, size, expected SHA-256, and how to open it (None: missing)."""
+
+    name: str
+    size: int | None
+    sha256: str | None = None
+    opener: Callable[[], BinaryIO] | None = None
+    where: str = ""  # for messages: a path, or "image.iso:/name"
+
+    @property
+    def present(self) -> bool:
+        return self.opener is not None
+
+
+def split_volume_name(name: str) -> tuple[str, int] | None:
+    """``("set", 2)`` for ``set.7z.002``, ``("set", 1)`` for ``set.7z``; None otherwise."""
+    match = _VOLUME.match(name)
+    if not match:
+        return None
+    return match["set"], int(match["num"] or 1)
+
+
+def file_source(path: Path, sha256: str | None = None, name: str | None = None) -> VolumeSource:
+    path = Path(path)
+    if not path.is_file():
+        return VolumeSource(name or path.name, None, sha256, None, str(path))
+    return VolumeSource(name or path.name, path.stat().st_size, sha256, lambda: open(path, "rb"), str(path))
+
+
+def fill_holes(sources: Sequence[VolumeSource]) -> list[VolumeSource]:
+    """Give missing volumes a size: a split archive's volumes all have the first one's size,
+    except the last. A missing last volume keeps ``None`` (its size is unknown)."""
+    out = list(sources)
+    first = next((s.size for s in out if s.size is not None), None)
+    for i, src in enumerate(out[:-1]):
+        if src.size is None and first is not None:
+            out[i] = VolumeSource(src.name, first, src.sha256, None, src.where)
+    return out
+
+
+class VolumeReader(io.RawIOBase):
+    """The volumes, in order, read as one seekable stream; holes raise MissingVolume."""
+
+    def __init__(self, sources: Sequence[VolumeSource]) -> None:
+        super().__init__()
+        self.sources = list(sources)
+        self._starts = [0]
+        for src in self.sources:
+            if src.size is None:
+                raise MissingVolume(src.name, f"volume {src.name} is missing and its size is unknown, "
+                                    "so the archive cannot be read past it")
+            self._starts.append(self._starts[-1] + src.size)
+        self.size = self._starts[-1]
+        self._handles: dict[int, BinaryIO] = {}
+        self._pos = 0
+
+    def _handle(self, index: int) -> BinaryIO:
+        handle = self._handles.get(index)
+        if handle is None:
+            src = self.sources[index]
+            if src.opener is None:
+                raise MissingVolume(src.name)
+            try:
+                handle = self._handles[index] = src.opener()
+            except Exception as exc:
+                if isinstance(exc, MissingVolume):
+                    raise
+                raise InputUnreadable(f"cannot open {src.where or src.name}: {exc.strerror or exc}") from None
+        return handle
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self.size:
+            index = self._index(self._pos)
+            offset = self._pos - self._starts[index]
+            want = min(len(view) - done, self.sources[index].size - offset)  # type: ignore[operator]
+            handle = self._handle(index)
+            try:
+                handle.seek(offset)
+                n = handle.readinto(view[done:done + want])
+            except OSError as exc:  # a scratched disc, a failing disk: this stretch is lost
+                where = self.sources[index].where or self.sources[index].name
+                raise InputUnreadable(f"cannot read {where} at byte {offset}: {exc.strerror or exc}") from None
+            if not n:
+                raise InputUnreadable(f"{self.sources[index].where or self.sources[index].name} "
+                                      "is shorter than expected")
+            done += n
+            self._pos += n
+        return done
+
+    def _index(self, pos: int) -> int:
+        for index in range(len(self.sources)):
+            if pos < self._starts[index + 1]:
+                return index
+        return len(self.sources) - 1
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + pos
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+        super().close()
+
+
+# -- discs --------------------------------------------------------------------------------
+
+
+class _IsoMember(io.RawIOBase):
+    """One file inside an ISO image, opened on its own handle (so readers never share one)."""
+
+    def __init__(self, image: Path, path: str, kind: str) -> None:
+        import pycdlib
+
+        super().__init__()
+        self._iso = pycdlib.PyCdlib()
+        self._iso.open(str(image))
+        try:
+            self._io = self._iso.open_file_from_iso(**{kind: path})
+            self._io.__enter__()
+        except BaseException:
+            self._iso.close()
+            raise
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        return self._io.readinto(buffer)
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        return self._io.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._io.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._io.__exit__(None, None, None)
+            self._iso.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class DiscFile:
+    name: str
+    size: int
+    where: str
+    opener: Callable[[], BinaryIO]
+
+
+def is_iso(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(16 * SECTOR + 1)
+            return handle.read(5) == _ISO_MAGIC
+    except OSError:
+        return False
+
+
+def iso_root_files(image: Path) -> list[DiscFile]:
+    """The files at the root of an ISO image, read through UDF, else Joliet, else ISO 9660."""
+    import pycdlib
+    from pycdlib.pycdlibexception import PyCdlibException
+
+    iso = pycdlib.PyCdlib()
+    try:
+        iso.open(str(image))
+    except (OSError, PyCdlibException) as exc:
+        raise InputUnreadable(f"{image} is not a readable disc image ({exc})") from None
+    try:
+        return _root_files(iso, image)
+    except (PyCdlibException, UnicodeDecodeError, ValueError) as exc:
+        raise InputUnreadable(f"{image} is damaged: its file tree does not read ({exc})") from None
+    finally:
+        iso.close()
+
+
+def _root_files(iso, image: Path) -> list[DiscFile]:
+    if iso.has_udf():
+        kind = "udf_path"
+    elif iso.has_joliet():
+        kind = "joliet_path"
+    else:
+        kind = "rr_path" if iso.has_rock_ridge() else "iso_path"
+    out = []
+    for child in iso.list_children(**{kind: "/"}):
+        if child is None or child.is_dir():
+            continue
+        name = _child_name(iso, child, kind)
+        if name in (".", ".."):
+            continue
+        path = "/" + name
+        size = int(iso.get_record(**{kind: path}).get_data_length())
+        out.append(DiscFile(name, size, f"{image}:{path}",
+                            lambda p=path: _IsoMember(image, p, kind)))  # type: ignore[misc]
+    return out
+
+
+def _child_name(iso, child, kind: str) -> str:
+    if kind == "udf_path":
+        return child.file_identifier().decode("utf-8")
+    if kind == "joliet_path":
+        return child.file_identifier().decode("utf-16_be")
+    if kind == "rr_path" and child.rock_ridge is not None:
+        return child.rock_ridge.name().decode("utf-8")
+    return child.file_identifier().decode("ascii").split(";")[0]
+
+
+def folder_files(folder: Path) -> list[DiscFile]:
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_file():
+            path = Path(entry.path)
+            out.append(DiscFile(entry.name, entry.stat().st_size, str(path),
+                                lambda p=path: open(p, "rb")))  # type: ignore[misc]  # noqa: SIM115 - the reader closes it
+    return out
+
+
+@dataclass
+class DiscSet:
+    """One archive set as found on the discs given."""
+
+    name: str
+    volumes: list[VolumeSource] = field(default_factory=list)
+    sidecar: mf.Manifest | None = None
+    sidecar_problem: str | None = None
+
+
+def gather_discs(paths: Sequence[Path]) -> list[DiscSet]:
+    """The archive sets on these discs (mounted folders, ISO files, or folders of copied files)."""
+    if not paths:
+        raise UsageError("name at least one disc: a mounted disc folder or an ISO file")
+    files: dict[str, DiscFile] = {}
+    sums: dict[str, str] = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = folder_files(path)
+        elif path.is_file():
+            if not is_iso(path):
+                raise UsageError(f"{path} is neither a folder nor an ISO image")
+            found = iso_root_files(path)
+        else:
+            raise InputNotFound(f"{path} does not exist")
+        for item in found:
+            if item.name == SUMS_NAME:  # the same on every disc of a set; discs of other sets differ
+                sums.update(_read_sums(item))
+            files.setdefault(item.name, item)
+    by_set: dict[str, dict[int, DiscFile]] = {}
+    for name, item in files.items():
+        parsed = split_volume_name(name)
+        if parsed:
+            by_set.setdefault(parsed[0], {})[parsed[1]] = item
+    if not by_set:
+        raise InputNotFound(
+            "no archive volumes (*.7z, *.7z.001, ...) at the root of "
+            + ", ".join(str(p) for p in paths)
+        )
+    return [_disc_set(set_name, found, files, sums) for set_name, found in sorted(by_set.items())]
+
+
+def _disc_set(set_name: str, found: dict[int, DiscFile], files: dict[str, DiscFile], sums: dict[str, str]) -> DiscSet:
+    result = DiscSet(set_name)
+    sidecar = files.get(mf.sidecar_name(set_name))
+    data = None
+    if sidecar is not None:
+        try:
+            data = _read_all(sidecar)
+        except Exception as exc:  # noqa: BLE001 - an unreadable sidecar only loses a fallback
+            result.sidecar_problem = f"{sidecar.where} cannot be read ({exc})"
+    if sidecar is not None and data is not None:
+        want = sums.get(sidecar.name)
+        if want and hashlib.sha256(data).hexdigest() != want:
+            result.sidecar_problem = f"{sidecar.name} does not match {SUMS_NAME}; it was not used"
+        else:
+            try:
+                result.sidecar = mf.loads(data, sidecar.where)
+            except UsageError as exc:
+                result.sidecar_problem = exc.message
+    expected: list[tuple[str, int | None, str | None]]
+    if result.sidecar is not None and result.sidecar.volumes:
+        expected = [(v.name, v.size, v.sha256) for v in result.sidecar.volumes]
+    else:
+        # No list of volumes: number them from SHA256SUMS.txt and what is here, gaps included.
+        numbered = {split_volume_name(n)[1]: n for n in sums if (split_volume_name(n) or ("",))[0] == set_name}
+        numbered.update({i: f.name for i, f in found.items()})
+        width = max(len(n.rsplit(".", 1)[-1]) if ".7z." in n else 3 for n in numbered.values())
+        expected = [
+            (numbered.get(i, f"{set_name}.7z.{i:0{width}d}"), None, sums.get(numbered.get(i, "")))
+            for i in range(1, max(numbered) + 1)
+        ]
+    by_name = {f.name: f for f in found.values()}
+    for name, size, sha in expected:
+        item = by_name.get(name)
+        if item is None:
+            result.volumes.append(VolumeSource(name, size, sha, None, name))
+        else:
+            result.volumes.append(VolumeSource(name, item.size, sha, item.opener, item.where))
+    result.volumes = fill_holes(result.volumes)
+    return result
+
+
+def _read_all(item: DiscFile) -> bytes:
+    with item.opener() as handle:
+        return handle.read()
+
+
+def _read_sums(item: DiscFile) -> dict[str, str]:
+    """SHA256SUMS.txt as {name: sha256}; GNU escaping of ``\\`` and newlines undone."""
+    out: dict[str, str] = {}
+    try:
+        text = _read_all(item).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - without sums, volumes are still checked by 7z and the manifest
+        return out
+    for line in text.splitlines():
+        escaped = line.startswith("\\")
+        sha, _, name = line.lstrip("\\").partition("  ")
+        if len(sha) == 64 and name:
+            if escaped:
+                name = name.replace("\\n", "\n").replace("\\\\", "\\")
+            out[name] = sha.lower()
+    return out
