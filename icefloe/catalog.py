@@ -11,7 +11,6 @@ losing anything. One ``Catalog`` may be shared by threads; a lock serialises its
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -613,6 +612,3 @@ class Catalog:
             )
         return out
 
-
-def dumps(records: Sequence[Any]) -> str:
-    return json.dumps([asdict(r) for r in records], indent=2)

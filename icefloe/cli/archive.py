@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
-from icefloe.config import ArchiveConfig, read_password
-from icefloe.errors import PasswordError
+from icefloe.config import ArchiveConfig
 
 
 def archive_password(archive: ArchiveConfig) -> str | None:
     """The password from the environment, else from the Prefect Secret block the config names."""
-    password = read_password(archive, os.environ)
-    if password is None and archive.password_secret_block:
-        from prefect.blocks.system import (
-            Secret,  # the CLI may use Prefect; only when asked
-        )
+    from tasks.archive import archive_password as resolve  # imports Prefect: only when asked
 
-        try:
-            password = Secret.load(archive.password_secret_block).get() or None
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise PasswordError(
-                f"cannot read the Prefect Secret block {archive.password_secret_block!r}: {exc}; "
-                f"create it or set {archive.password_env or 'the password variable'}"
-            ) from None
-    return password
+    return resolve(archive)
 
 
 def summary(result) -> dict:

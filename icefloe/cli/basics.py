@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -99,7 +100,7 @@ def catalog(
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if fmt == "json":
         with open_catalog() as cat:
-            text = __import__("json").dumps(cat.report(), indent=2)
+            text = json.dumps(cat.report(), indent=2)
     elif fmt == "html":
         from icefloe.report import catalog_html
 
