@@ -12,6 +12,7 @@ losing anything. One ``Catalog`` may be shared by threads; a lock serialises its
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from icefloe.errors import CatalogError
+from icefloe.errors import CatalogError, NotEnoughSpace
 
 SCHEMA_VERSION = 1
 
@@ -399,6 +400,54 @@ class Catalog:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     [(record.name, e.path, e.kind, e.size, e.mtime_ns, e.sha256) for e in entries],
                 )
+
+    def record_set(
+        self,
+        record: ArchiveSet,
+        entries: Sequence[ManifestEntry],
+        archives: Sequence[ArchiveRecord],
+        checks: Sequence[Verification] = (),
+    ) -> None:
+        """A set with its manifest entries, volumes and checks in ONE transaction: a crash or a
+        full disk leaves all of it recorded or none of it."""
+        stamp = now_iso()
+        rows = [("archive_sets", record, "created_at")]
+        rows += [("archives", a, "created_at") for a in archives]
+        rows += [("verifications", v, "at") for v in checks]
+        try:
+            with self.transaction() as conn:
+                conn.execute("DELETE FROM manifest_entries WHERE set_name=?", (record.name,))
+                for table, row, column in rows:
+                    values = {k: int(v) if isinstance(v, bool) else v for k, v in asdict(row).items()}
+                    values[column] = values[column] or stamp
+                    cols, marks = ", ".join(values), ", ".join("?" for _ in values)
+                    verb = "INSERT" if table == "verifications" else "INSERT OR REPLACE"
+                    conn.execute(f"{verb} INTO {table} ({cols}) VALUES ({marks})", list(values.values()))
+                conn.executemany(
+                    "INSERT INTO manifest_entries (set_name, path, kind, size, mtime_ns, sha256)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(record.name, e.path, e.kind, e.size, e.mtime_ns, e.sha256) for e in entries],
+                )
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalog {self.path}: {record.name} was not recorded: {exc}") from None
+
+    def check_writable(self, need_bytes: int = 0) -> None:
+        """Refuse early, before any work, when the catalog's disk lacks ``need_bytes`` (plus a
+        margin for SQLite's journal) or the catalog takes no write."""
+        need = need_bytes + 8 * 1024 * 1024
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError as exc:
+            raise CatalogError(f"cannot check the catalog's disk {self.path.parent}: {exc.strerror}") from None
+        if free < need:
+            raise NotEnoughSpace(
+                f"the catalog's disk ({self.path.parent}) has {free // 1024} KiB free, less than the "
+                f"{need // 1024} KiB recording this needs: free some space there, nothing was started"
+            )
+        try:
+            self.set_state("last_write_check", now_iso())
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalog {self.path} takes no write: {exc}") from None
 
     def archive_sets(self, partition_label: str | None = None) -> list[ArchiveSet]:
         sql, args = "SELECT * FROM archive_sets", []

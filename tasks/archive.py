@@ -16,7 +16,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
-from icefloe.archive import consolidate, record_consolidation, test_archive, volume_plan
+from icefloe.archive import consolidate, test_archive, volume_plan
 from icefloe.catalog import TESTZIP, Catalog
 from icefloe.config import ArchiveConfig, read_password
 from icefloe.errors import IcefloeError, InputNotFound, PasswordError
@@ -60,21 +60,21 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     settings = settings_for(config)
     part = settings.partition(label)
     volume_size, disc_capacity = volume_plan(settings.archive)
-    result = consolidate(
-        part.path,
-        Path(out_dir) if out_dir else settings.work_dir / "archives",
-        label=label,
-        password=archive_password(settings.archive),
-        volume_size=volume_size,
-        disc_capacity=disc_capacity,
-        compression=settings.archive.compression,
-        lzma_preset=settings.archive.lzma_preset,
-        workers=settings.archive.workers,
-        sentinel=part.sentinel,
-        progress=ArtifactProgress(f"consolidate {label}"),
-    )
-    with Catalog.open(settings.catalog_path) as catalog:
-        record_consolidation(catalog, result)
+    with Catalog.open(settings.catalog_path) as catalog:  # checked before anything is written
+        result = consolidate(
+            part.path,
+            Path(out_dir) if out_dir else settings.work_dir / "archives",
+            label=label,
+            password=archive_password(settings.archive),
+            volume_size=volume_size,
+            disc_capacity=disc_capacity,
+            compression=settings.archive.compression,
+            lzma_preset=settings.archive.lzma_preset,
+            workers=settings.archive.workers,
+            sentinel=part.sentinel,
+            progress=ArtifactProgress(f"consolidate {label}"),
+            catalog=catalog,
+        )
     create_table_artifact(
         key=f"archive-set-{_key(result.set_name)}",
         table=[{"volume": v.name, "bytes": v.size, "sha256": v.sha256} for v in result.volumes],

@@ -2,8 +2,8 @@
 with a manifest, encrypted when a password is configured, tested before success is reported.
 
     result = consolidate(Path("/mnt/backup-a"), work_dir / "archives", label="photos-a",
-                         password=pw, volume_size=lambda reserve: volume_size_for("dvd+r", reserve))
-    record_consolidation(catalog, result)
+                         password=pw, volume_size=lambda reserve: volume_size_for("dvd+r", reserve),
+                         catalog=catalog)   # checked first, the set recorded in one transaction
     test_archive(result.volumes[0].path, pw)   # testzip, later, on every core
 
 The archive layout and restore steps are in docs/archive.md, the manifest in docs/manifest.md.

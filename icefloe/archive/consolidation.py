@@ -32,7 +32,7 @@ from icefloe.archive.parallel import InlineRunner, PoolRunner, make_runner
 from icefloe.archive.scan import COPY, DEFAULT_SENTINEL, LZMA2, Entry, scan_partition
 from icefloe.archive.sevenzip import FolderJob, FolderResult, Member
 from icefloe.archive.volumes import StreamWriter, volume_name
-from icefloe.catalog import TESTZIP, ArchiveRecord, ArchiveSet, Catalog, ManifestEntry
+from icefloe.catalog import TESTZIP, ArchiveRecord, ArchiveSet, Catalog, ManifestEntry, Verification
 from icefloe.errors import IcefloeError, NotEnoughSpace, TooLarge, UsageError
 from icefloe.fsutil import fsync_dir
 from icefloe.progress import NullProgress, Progress
@@ -161,6 +161,7 @@ def consolidate(
     sentinel: str | None = DEFAULT_SENTINEL,
     progress: Progress | None = None,
     now: datetime | None = None,
+    catalog: Catalog | None = None,
 ) -> Consolidation:
     """Consolidate the partition folder ``source`` into ``out_dir/<label>-<UTC time>/``.
 
@@ -168,6 +169,10 @@ def consolidate(
     upper bound on the manifest sidecar's size (known after the scan) and returns the size,
     e.g. ``lambda reserve: volume_size_for("dvd+r", reserve)``. Without volumes,
     ``disc_capacity`` refuses (TooLarge) an archive, or a file, that one disc cannot hold.
+
+    With a ``catalog``, it is checked (writable, room for the manifest) before anything is
+    read or written, and the tested set is recorded there in one transaction; a set that
+    cannot be recorded is removed, so no set exists only on disk.
     """
     started = time.monotonic()
     progress = progress or NullProgress()
@@ -188,7 +193,11 @@ def consolidate(
     if final_dir.exists():
         raise UsageError(f"{final_dir} already exists: wait a second and run again, or remove it")
 
+    if catalog is not None:
+        catalog.check_writable()
     entries = scan_partition(source, sentinel=sentinel, compression=compression)
+    if catalog is not None:
+        catalog.check_writable(catalog_bytes(entries))
     items_bound = mf.size_bound(mf.Item(e.path, e.kind, e.size, e.mtime_ns, target=e.target) for e in entries)
     if callable(volume_size):
         volume_size = volume_size(items_bound)
@@ -241,7 +250,7 @@ def consolidate(
         ArchiveVolume(name, final_dir / name, size, sha, i + 1, count)
         for i, (name, size, sha) in enumerate(volumes_info)
     )
-    return Consolidation(
+    result = Consolidation(
         set_name=set_name,
         partition_label=label,
         directory=final_dir,
@@ -258,6 +267,13 @@ def consolidate(
         folders=len(copy_runs) + len(lz_runs) + 1,
         seconds=time.monotonic() - started,
     )
+    if catalog is not None:
+        try:
+            record_consolidation(catalog, result)
+        except BaseException:
+            shutil.rmtree(final_dir, ignore_errors=True)
+            raise
+    return result
 
 
 def _output_error(exc: OSError, out_dir: Path) -> IcefloeError:
@@ -416,32 +432,33 @@ def _manifest(plan: _Plan, shas: dict[str, str]) -> mf.Manifest:
 
 
 def record_consolidation(catalog: Catalog, result: Consolidation) -> None:
-    """Put the set, its manifest entries and its volumes in the catalog, each volume testzipped."""
-    catalog.put_archive_set(
-        ArchiveSet(
-            name=result.set_name,
-            partition_label=result.partition_label,
-            file_count=result.file_count,
-            total_bytes=result.total_bytes,
-            encrypted=result.encrypted,
-            manifest_path=str(result.manifest_path),
-            manifest_sha256=result.manifest_sha256,
-            created_at=result.created_at,
-        ),
-        result.entries,
+    """Put the set, its manifest entries, its volumes and their testzip in the catalog, in one
+    transaction: a crash or a full disk never leaves a set without its archives."""
+    aset = ArchiveSet(
+        name=result.set_name,
+        partition_label=result.partition_label,
+        file_count=result.file_count,
+        total_bytes=result.total_bytes,
+        encrypted=result.encrypted,
+        manifest_path=str(result.manifest_path),
+        manifest_sha256=result.manifest_sha256,
+        created_at=result.created_at,
     )
-    for vol in result.volumes:
-        catalog.put_archive(
-            ArchiveRecord(
-                name=vol.name,
-                set_name=result.set_name,
-                partition_label=result.partition_label,
-                size=vol.size,
-                sha256=vol.sha256,
-                volume=vol.volume,
-                volumes=vol.volumes,
-                path=str(vol.path),
-                created_at=result.created_at,
-            )
+    archives = [
+        ArchiveRecord(
+            name=vol.name, set_name=result.set_name, partition_label=result.partition_label,
+            size=vol.size, sha256=vol.sha256, volume=vol.volume, volumes=vol.volumes,
+            path=str(vol.path), created_at=result.created_at,
         )
-        catalog.verify(f"archive:{vol.name}", TESTZIP, True, f"tested with the set {result.set_name}")
+        for vol in result.volumes
+    ]
+    checks = [
+        Verification(f"archive:{vol.name}", TESTZIP, True, f"tested with the set {result.set_name}")
+        for vol in result.volumes
+    ]
+    catalog.record_set(aset, result.entries, archives, checks)
+
+
+def catalog_bytes(entries: list[Entry]) -> int:
+    """About what recording these entries takes in the catalog (rows, index, journal)."""
+    return sum(3 * (len(e.path.encode()) + 96) for e in entries) + MIB

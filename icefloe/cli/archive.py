@@ -57,14 +57,14 @@ def consolidate(
     set (archive.disc) the archive is split into volumes of one disc each.
     """
     from icefloe.archive import consolidate as run
-    from icefloe.archive import record_consolidation, volume_plan
+    from icefloe.archive import volume_plan
 
     cfg = settings()
     part = cfg.partition(label)
     password = archive_password(cfg.archive)
     volume_size, disc_capacity = volume_plan(cfg.archive, split=not no_volumes)
     target = out if out is not None else cfg.work_dir / "archives"
-    with progress_bar(f"consolidating {label}") as bar:
+    with open_catalog() as catalog, progress_bar(f"consolidating {label}") as bar:
         result = run(
             part.path,
             target,
@@ -77,9 +77,8 @@ def consolidate(
             workers=workers or cfg.archive.workers,
             sentinel=part.sentinel,
             progress=bar,
+            catalog=catalog,
         )
-    with open_catalog() as catalog:
-        record_consolidation(catalog, result)
     if as_json:
         print_json(summary(result))
         return
