@@ -74,6 +74,7 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
             sentinel=part.sentinel,
             progress=ArtifactProgress(f"consolidate {label}"),
             catalog=catalog,
+            image_dir=settings.work_dir / "discs" if settings.archive.disc != "none" else None,
         )
     create_table_artifact(
         key=f"archive-set-{_key(result.set_name)}",

@@ -138,13 +138,43 @@ def plan_folders(
     return _chunks(copy, copy_target), _chunks(lz, lz_target), small, dirs
 
 
-def _check_space(out_dir: Path, needed: int, label: str) -> None:
-    free = shutil.disk_usage(out_dir).free
-    if free < needed:
-        raise NotEnoughSpace(
-            f"{out_dir} has {_human(free)} free but consolidating {label} needs about "
-            f"{_human(needed)}: free some space there or set work_dir to a larger disk"
-        )
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _check_space(needs: list[tuple[Path, int, str]], label: str) -> None:
+    """Refuse before writing when a filesystem lacks room for everything the pipeline puts on
+    it: ``needs`` lists (folder, bytes, what); folders on one filesystem add up."""
+    disks: dict[int, tuple[Path, int, list[str]]] = {}
+    for folder, nbytes, what in needs:
+        probe = _existing(folder)
+        where, total, whats = disks.get(os.stat(probe).st_dev, (probe, 0, []))
+        disks[os.stat(probe).st_dev] = (where, total + nbytes, [*whats, f"{_human(nbytes)} of {what}"])
+    for where, total, whats in disks.values():
+        free = shutil.disk_usage(where).free
+        if free < total:
+            raise NotEnoughSpace(
+                f"{where} has {_human(free)} free but consolidating {label} needs about "
+                f"{_human(total)} ({', '.join(whats)}): free some space there or set work_dir to a "
+                "larger disk; nothing was written"
+            )
+
+
+def pipeline_needs(
+    out_dir: Path, image_dir: Path | None, *, total_bytes: int, biggest_lz: int, items_bound: int,
+    volume_size: int | None,
+) -> list[tuple[Path, int, str]]:
+    """What the archive pipeline writes, as ``_check_space`` needs: the archive (at most the
+    data, plus LZMA2's worst case and the largest LZMA2 folder's temporary file), and, with a
+    disc type, one image per disc holding a volume, the manifest and the restore kit."""
+    archive = total_bytes + total_bytes // 100 + items_bound + 16 * MIB
+    needs = [(out_dir, archive + biggest_lz, "archives")]
+    if image_dir is not None:
+        discs = 1 if not volume_size else max(1, -(-archive // volume_size))
+        needs.append((image_dir, archive + discs * (items_bound + 4 * MIB) + 16 * MIB, "disc images"))
+    return needs
 
 
 def consolidate(
@@ -162,6 +192,7 @@ def consolidate(
     progress: Progress | None = None,
     now: datetime | None = None,
     catalog: Catalog | None = None,
+    image_dir: Path | None = None,
 ) -> Consolidation:
     """Consolidate the partition folder ``source`` into ``out_dir/<label>-<UTC time>/``.
 
@@ -173,6 +204,9 @@ def consolidate(
     With a ``catalog``, it is checked (writable, room for the manifest) before anything is
     read or written, and the tested set is recorded there in one transaction; a set that
     cannot be recorded is removed, so no set exists only on disk.
+
+    ``image_dir`` (where the disc images will go, when a disc type is configured) makes the
+    space check cover the whole pipeline, not only the archive.
     """
     started = time.monotonic()
     progress = progress or NullProgress()
@@ -207,9 +241,10 @@ def consolidate(
     if volume_size is None and disc_capacity is not None:
         _refuse_oversize(entries, disc_capacity)
     copy_runs, lz_runs, small, dirs = plan_folders(source, entries, workers)
-    out_dir.mkdir(parents=True, exist_ok=True)
     biggest_lz = max((sum(m.size for m in run) for run in lz_runs), default=0)
-    _check_space(out_dir, total_bytes + biggest_lz + items_bound + 16 * MIB + total_bytes // 100, label)
+    _check_space(pipeline_needs(out_dir, image_dir, total_bytes=total_bytes, biggest_lz=biggest_lz,
+                                items_bound=items_bound, volume_size=volume_size), label)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
     plan = _Plan(
         label=label, set_name=set_name, partial=out_dir / f".{set_name}.partial", entries=entries,

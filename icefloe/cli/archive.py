@@ -78,6 +78,7 @@ def consolidate(
             sentinel=part.sentinel,
             progress=bar,
             catalog=catalog,
+            image_dir=cfg.work_dir / "discs" if cfg.archive.disc != "none" else None,
         )
     if as_json:
         print_json(summary(result))

@@ -133,6 +133,18 @@ def test_not_enough_space_is_checked_before_writing(partition: Path, tmp_path: P
     assert_nothing_left(tmp_path / "out")
 
 
+def test_disc_images_count_in_the_space_check(partition: Path, tmp_path: Path, monkeypatch) -> None:
+    """30 MiB free holds the archive but not the archive and its disc images: refused up front."""
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(consolidation.shutil, "disk_usage", lambda path: usage(10**10, 10**10 - 30 * 2**20, 30 * 2**20))
+    images = tmp_path / "work" / "discs"
+    with pytest.raises(NotEnoughSpace, match=r"needs about .* of archives, .* of disc images\): .*nothing was written"):
+        run(partition, tmp_path / "work" / "archives", image_dir=images, volume_size=512 * 1024)
+    assert not (tmp_path / "work").exists()
+    result = run(partition, tmp_path / "work" / "archives", volume_size=512 * 1024)  # the archive alone fits
+    assert len(result.volumes) > 1
+
+
 def test_file_larger_than_a_disc_without_volumes(partition: Path, tmp_path: Path) -> None:
     with pytest.raises(TooLarge, match=r"notes\.txt is 400\.0 kB, more than one disc holds \(200\.0 kB\).*split"):
         run(partition, tmp_path / "out", disc_capacity=200_000)
