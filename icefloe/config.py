@@ -64,11 +64,10 @@ class PartitionConfig(Section):
 
     @field_validator("path")
     @classmethod
-    def _exists(cls, path: Path) -> Path:
-        path = path.expanduser()
-        if not path.is_dir():
-            raise ValueError(f"{path} does not exist or is not a folder")
-        return path
+    def _expand(cls, path: Path) -> Path:
+        # Whether the folder exists is checked where it is used (Settings.partition_folder):
+        # a disk lost with the house must not stop restore, find or status.
+        return path.expanduser()
 
 
 class MirrorConfig(Section):
@@ -206,6 +205,18 @@ class Settings(BaseSettings):
                 return part
         known = ", ".join(p.label for p in self.partitions) or "none configured"
         raise ConfigInvalid(f"no partition labelled {label!r} (known: {known})")
+
+    def partition_folder(self, label: str) -> PartitionConfig:
+        """The partition ``label``, for a command that reads or writes its folder: one line
+        naming the key and the path when the folder is missing."""
+        part = self.partition(label)
+        if not Path(part.path).is_dir():
+            index = self.partitions.index(part)
+            raise ConfigInvalid(
+                f"partitions.{index}.path: {part.path} does not exist or is not a folder "
+                f"(is the disk of {label} mounted?)"
+            )
+        return part
 
     @classmethod
     def settings_customise_sources(

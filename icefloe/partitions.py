@@ -67,6 +67,19 @@ def is_mounted(part: PartitionConfig) -> bool:
     return (Path(part.path) / part.sentinel).is_file()
 
 
+def mount_hint(part: PartitionConfig) -> str | None:
+    """What to do about a partition that is not mounted; None when it is."""
+    folder = Path(part.path)
+    sentinel = folder / part.sentinel
+    if not folder.is_dir():
+        return (f"{folder} does not exist: mount the disk there, or for a new disk create the "
+                f"folder and its sentinel ({sentinel})")
+    if not sentinel.is_file():
+        return (f"{part.sentinel} is missing in {folder}: mount the disk there, or if it is "
+                f"mounted, create the sentinel ({sentinel})")
+    return None
+
+
 def partition_fill(part: PartitionConfig) -> float:
     return fill_level(Path(part.path), capacity_bytes(part))
 
@@ -164,6 +177,7 @@ class PartitionStatus:
     open_gates: int  # failing clear gates of the pending sets
     last_mirror_at: str | None
     last_mirror_ok: bool | None
+    hint: str | None = None  # for a partition not mounted: how to mount it or create its sentinel
 
 
 def status(catalog: Catalog, settings: Settings) -> list[PartitionStatus]:
@@ -186,5 +200,6 @@ def status(catalog: Catalog, settings: Settings) -> list[PartitionStatus]:
             capacity_bytes=capacity_bytes(part), pending_sets=waiting,
             open_gates=sum(not g.ok for g in gates),
             last_mirror_at=run.finished_at if run else None, last_mirror_ok=run.ok if run else None,
+            hint=mount_hint(part),
         ))
     return rows

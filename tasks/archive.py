@@ -58,7 +58,7 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     "bytes", "archive_bytes", "encrypted"}.
     """
     settings = settings_for(config)
-    part = settings.partition(label)
+    part = settings.partition_folder(label)
     volume_size, disc_capacity = volume_plan(settings.archive)
     with Catalog.open(settings.catalog_path) as catalog:  # checked before anything is written
         result = consolidate(

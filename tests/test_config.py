@@ -41,7 +41,6 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     [
         ("bogus = 1\n", "bogus: unknown key"),
         ("[coldstore]\nbuckit = 'x'\n", "coldstore.buckit: unknown key"),
-        ('[[partitions]]\nlabel="a"\npath="missing"\n', "partitions.0.path"),
         (
             '[[partitions]]\nlabel="a"\npath="a"\n[[partitions]]\nlabel="a"\npath="a"\n',
             "partitions: label 'a' is used twice",
@@ -61,6 +60,16 @@ def test_bad_configuration_is_one_line_naming_the_key(tmp_path: Path, text: str,
     assert key in message
     assert "\n" not in message
     assert "hunter2" not in message
+
+
+def test_a_missing_partition_folder_is_an_error_only_where_it_is_used(tmp_path: Path) -> None:
+    cfg = load_settings(write(tmp_path, '[[partitions]]\nlabel="a"\npath="a"\n'
+                                        '[[partitions]]\nlabel="b"\npath="gone"\n'), {})
+    assert cfg.partition("b").path == tmp_path / "gone"  # loading and looking up still work
+    assert cfg.partition_folder("a").path == tmp_path / "a"
+    with pytest.raises(ConfigInvalid) as info:
+        cfg.partition_folder("b")
+    assert str(info.value).startswith(f"partitions.1.path: {tmp_path / 'gone'} does not exist or is not a folder")
 
 
 def test_missing_named_file_is_an_error_but_no_file_means_defaults(tmp_path: Path, monkeypatch) -> None:

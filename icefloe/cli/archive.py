@@ -60,7 +60,7 @@ def consolidate(
     from icefloe.archive import volume_plan
 
     cfg = settings()
-    part = cfg.partition(label)
+    part = cfg.partition_folder(label)
     password = archive_password(cfg.archive)
     volume_size, disc_capacity = volume_plan(cfg.archive, split=not no_volumes)
     target = out if out is not None else cfg.work_dir / "archives"

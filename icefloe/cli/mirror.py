@@ -62,7 +62,7 @@ def mirror(
     if allow_empty and label is None:
         raise UsageError("--allow-empty needs a LABEL: it empties that partition's mirror")
     if label is not None:
-        cfg.partition(label)  # an unknown label is one clear error before anything runs
+        cfg.partition_folder(label)  # an unknown label or missing folder: one line before anything runs
     labels = [label] if label is not None else [p.label for p in cfg.partitions]
     if not labels:
         raise UsageError("no partitions are configured; add [[partitions]] to the configuration")

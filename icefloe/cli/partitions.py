@@ -89,7 +89,7 @@ def clear(
     any failure they are put back. Afterwards the other partition becomes the active one.
     """
     cfg = settings()
-    cfg.partition(label)  # an unknown label is one clear error before the catalog opens
+    cfg.partition_folder(label)  # an unknown label or a missing folder: one line, before the catalog opens
     with open_catalog() as catalog:
         result = clear_partition(catalog, cfg, label, confirm=yes, dry_run=dry_run)
         if dry_run or not result.sets_cleared:
@@ -151,6 +151,9 @@ def _print_status(data: dict[str, Any]) -> None:
                       mirror)
     console.print(parts)
     console.print(f"active partition: [bold]{data['active']}[/bold] (marked *)")
+    for p in data["partitions"]:
+        if p["hint"]:
+            console.print(f"{p['label']} is not mounted: {p['hint']}", soft_wrap=True, markup=False)
     gates = [(p["label"], g) for p in data["partitions"] for g in p["open_gates"]]
     if gates:
         table = Table(title="gates still open (a clear waits for these)", title_justify="left")

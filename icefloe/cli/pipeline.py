@@ -48,7 +48,7 @@ def archive(
     """
     from flows.archive import archive_partition
 
-    state().settings().partition(label)  # a typo fails here, before Prefect starts
+    state().settings().partition_folder(label)  # a typo or a missing folder fails here, before Prefect starts
     result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
     if as_json:
         print_json(result)

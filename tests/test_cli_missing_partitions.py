@@ -1,0 +1,117 @@
+"""A partition folder that is gone (the disk burned with the house) stops only the commands that
+read or write it; restore, find, the catalog, uploads and status keep working."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+PASSWORD = "a long family password"
+MAIN = "from icefloe.cli import main; main()"
+
+
+def icefloe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": PASSWORD, "COLUMNS": "250"}
+    return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("icefloe: "), proc.stderr
+    return lines[0]
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".icefloe" not in p.parts and p.name != ".icefloe-partition"
+    }
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def lost(standin, workspace: Path) -> dict:
+    """photos-a consolidated, imaged and uploaded; then both partition folders are gone."""
+    part = workspace / "photos-a"
+    (part / "2019").mkdir()
+    (part / "2019" / "IMG_0001.jpg").write_bytes(os.urandom(300_000))
+    (part / "letter.txt").write_text("dear grandma\n" * 2000)
+    original = tree(part)
+    bucket = f"lost-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=bucket)
+    config = workspace / "icefloe.toml"
+    config.write_text(config.read_text() + f'[coldstore]\nbackend = "s3"\nbucket = "{bucket}"\n'
+                      "part_size_mib = 8\n[restore]\npoll_first_s = 0.05\npoll_max_s = 0.2\n")
+    made = json.loads(ok(icefloe("consolidate", "photos-a", "--json", cwd=workspace)))
+    iso = ok(icefloe("iso", made["set"], cwd=workspace)).split()
+    volume = made["volumes"][0]["path"]
+    ok(icefloe("upload", volume, "--partition", "photos-a", cwd=workspace))
+    shutil.rmtree(part)
+    shutil.rmtree(workspace / "photos-b")
+    return {"dir": workspace, "set": made["set"], "iso": iso, "original": original, "volume": volume}
+
+
+def test_commands_that_need_no_partition_work_with_every_folder_missing(lost: dict) -> None:
+    cwd: Path = lost["dir"]
+
+    status = json.loads(ok(icefloe("status", "--json", cwd=cwd)))
+    for row, label in zip(status["partitions"], ("photos-a", "photos-b")):
+        assert row["label"] == label and row["mounted"] is False and row["fill"] is None
+        assert "does not exist" in row["hint"] and f"{label}/.icefloe-partition" in row["hint"]
+    text = ok(icefloe("status", cwd=cwd))
+    assert "not mounted" in text and "photos-b is not mounted:" in text and "create the folder" in text
+
+    rows = json.loads(ok(icefloe("catalog", "--format", "json", cwd=cwd)))
+    assert [r["archive"] for r in rows] == [Path(lost["volume"]).name]
+    assert rows[0]["copies"], "the upload was recorded against the archive"
+    found = json.loads(ok(icefloe("find", "IMG_0001.jpg", "--json", cwd=cwd)))
+    assert [f["path"] for f in found] == ["2019/IMG_0001.jpg"] and found[0]["cold_copies"]
+
+    extra = cwd / "extra.bin"
+    extra.write_bytes(os.urandom(1000))
+    assert ok(icefloe("upload", str(extra), cwd=cwd)).strip()
+    job = ok(icefloe("inventory", "request", cwd=cwd)).strip()
+    assert job in ok(icefloe("jobs", cwd=cwd))
+    rebuilt = json.loads(ok(icefloe("catalog", "rebuild", "--wait", "--json", cwd=cwd)))
+    assert rebuilt["items"] >= 2
+
+    from_cold = cwd / "from-cold"
+    ok(icefloe("restore", lost["set"], "--to", str(from_cold), "--yes", "--wait", cwd=cwd))
+    assert tree(from_cold) == lost["original"]
+    from_discs = cwd / "from-discs"
+    ok(icefloe("restore", "--from-discs", *lost["iso"], "--to", str(from_discs), cwd=cwd))
+    assert tree(from_discs) == lost["original"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("consolidate", "photos-a"), ("archive", "photos-a"), ("clear", "photos-a", "--yes"),
+     ("mirror", "photos-a"), ("consolidate", "photos-b")],
+)
+def test_commands_that_use_a_partition_name_the_key_and_path_and_write_nothing(lost: dict, args) -> None:
+    cwd: Path = lost["dir"]
+    before = files_under(cwd)
+    index = 0 if args[1] == "photos-a" else 1
+    line = one_line_error(icefloe(*args, cwd=cwd))
+    assert f"partitions.{index}.path: {cwd / args[1]} does not exist or is not a folder" in line
+    assert files_under(cwd) == before
