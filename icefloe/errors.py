@@ -40,8 +40,10 @@ class InputUnreadable(UsageError):
     """A file could not be read."""
 
 
-class NotEnoughSpace(UsageError):
+class NotEnoughSpace(IcefloeError):
     """There is not enough free space for the output."""
+
+    exit_code = 10  # a failed operation, not a usage mistake: the same command works with room
 
 
 class TooLarge(UsageError):

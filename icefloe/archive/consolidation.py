@@ -22,7 +22,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from icefloe import manifest as mf
@@ -86,6 +86,37 @@ class Consolidation:
 
 def set_name_for(label: str, now: datetime) -> str:
     return f"{label}-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def partial_dir(out_dir: Path, set_name: str) -> Path:
+    return out_dir / f".{set_name}.partial"
+
+
+def reserve_set(
+    out_dir: Path, label: str, now: datetime, catalog: Catalog | None = None, *, attempts: int = 60
+) -> tuple[str, Path]:
+    """A set name no other run holds, and its partial folder, made (atomically) to hold it.
+
+    Two runs in the same second do not collide: a name taken on disk or in the catalog moves
+    on to the next second, keeping the documented ``<label>-<UTC time>`` form.
+    """
+    for step in range(attempts):
+        name = set_name_for(label, now + timedelta(seconds=step))
+        if (out_dir / name).exists() or (catalog is not None and catalog.get_archive_set(name)):
+            continue
+        partial = partial_dir(out_dir, name)
+        try:
+            partial.mkdir()
+        except FileExistsError:
+            continue  # another run holds this name
+        if (out_dir / name).exists():  # finished between the check and the mkdir
+            partial.rmdir()
+            continue
+        return name, partial
+    raise UsageError(
+        f"{attempts} set names of {label} from {set_name_for(label, now)} on are taken in {out_dir}: "
+        "another consolidation of it is running; wait for it, or remove old folders there"
+    )
 
 
 def _human(nbytes: float) -> str:
@@ -222,10 +253,6 @@ def consolidate(
     source, out_dir = Path(source).absolute(), Path(out_dir).absolute()
     if out_dir.resolve().is_relative_to(source.resolve()):
         raise UsageError(f"the output folder {out_dir} is inside the partition {source}: choose another")
-    set_name = set_name_for(label, now)
-    final_dir = out_dir / set_name
-    if final_dir.exists():
-        raise UsageError(f"{final_dir} already exists: wait a second and run again, or remove it")
 
     if catalog is not None:
         catalog.check_writable()
@@ -246,12 +273,13 @@ def consolidate(
                                 items_bound=items_bound, volume_size=volume_size), label)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    set_name, partial = reserve_set(out_dir, label, now, catalog)
+    final_dir = out_dir / set_name
     plan = _Plan(
-        label=label, set_name=set_name, partial=out_dir / f".{set_name}.partial", entries=entries,
+        label=label, set_name=set_name, partial=partial, entries=entries,
         copy_runs=copy_runs, lz_runs=lz_runs, small=small, dirs=dirs, password=password,
         volume_size=volume_size, compression=compression, preset=lzma_preset, now=now,
     )
-    plan.partial.mkdir()
     progress.on_queued(2 * total_bytes, f"consolidating {label}")
     runner = make_runner(workers, _Capped(progress, 2 * total_bytes))
     try:

@@ -70,3 +70,24 @@ def test_consolidate_errors_are_one_line(workspace: Path) -> None:
         assert "Traceback" not in proc.stderr
     proc = icefloe("consolidate", "photos-b", cwd=workspace, env={"ICEFLOE_ARCHIVE_PASSWORD": ""})
     assert proc.returncode == 2 and "is set but empty" in proc.stderr
+
+
+def test_two_consolidations_at_once_both_finish_with_distinct_sets(workspace: Path) -> None:
+    fill(workspace)
+    environ = {k: v for k, v in os.environ.items() if k != "ICEFLOE_ARCHIVE_PASSWORD"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MAIN, "consolidate", "photos-a", "--json", "--workers", "1"],
+            cwd=workspace, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for proc, (_out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+    names = {json.loads(out)["set"] for out, _err in outs}
+    assert len(names) == 2
+    with Catalog.open(workspace / "work" / "catalog.sqlite") as catalog:
+        assert {s.name for s in catalog.archive_sets("photos-a")} == names

@@ -128,8 +128,9 @@ def test_file_that_changes_while_archived(partition: Path, tmp_path: Path, monke
 def test_not_enough_space_is_checked_before_writing(partition: Path, tmp_path: Path, monkeypatch) -> None:
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(consolidation.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**5, 10**5))
-    with pytest.raises(NotEnoughSpace, match=r"has 100\.0 kB free but consolidating photos-a needs about"):
+    with pytest.raises(NotEnoughSpace, match=r"has 100\.0 kB free but consolidating photos-a needs about") as err:
         run(partition, tmp_path / "out")
+    assert err.value.exit_code == 10 and not isinstance(err.value, UsageError)  # not a usage mistake
     assert_nothing_left(tmp_path / "out")
 
 
@@ -167,9 +168,18 @@ def test_bad_arguments(partition: Path, tmp_path: Path) -> None:
         run(partition, tmp_path / "out", compression="zstd")
     with pytest.raises(UsageError, match="too small"):
         run(partition, tmp_path / "out", volume_size=1000)
-    run(partition, tmp_path / "out")
-    with pytest.raises(UsageError, match="already exists"):
-        run(partition, tmp_path / "out")
+
+
+def test_two_consolidations_in_one_second_get_distinct_sets(partition: Path, tmp_path: Path) -> None:
+    first = run(partition, tmp_path / "out")
+    second = run(partition, tmp_path / "out")  # the same second: the next free name
+    assert (first.set_name, second.set_name) == ("photos-a-20240501T123000Z", "photos-a-20240501T123001Z")
+    # a run still writing holds its name by its partial folder
+    (tmp_path / "out" / ".photos-a-20240501T123002Z.partial").mkdir()
+    assert run(partition, tmp_path / "out").set_name == "photos-a-20240501T123003Z"
+    assert all(r.volumes[0].path.is_file() for r in (first, second))
+    with pytest.raises(UsageError, match="set names of photos-a .* are taken.*another consolidation"):
+        consolidation.reserve_set(tmp_path / "out", "photos-a", NOW, attempts=3)
 
 
 def flip(path: Path, offset: int) -> None:
