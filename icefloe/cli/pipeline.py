@@ -16,16 +16,61 @@ from icefloe.errors import IcefloeError, UsageError
 DEMO_MARKER = ".icefloe-demo"
 
 
+class StageFailed(IcefloeError):
+    """A stage of a flow run failed; it carries the stage's own error, exit code included."""
+
+    def __init__(self, flow_name: str, stage: str | None, error: BaseException) -> None:
+        reason = getattr(error, "message", None) or str(error) or type(error).__name__
+        where = f" at {stage}" if stage else ""
+        super().__init__(f"{flow_name} failed{where}: {reason}")
+        self.error = error
+        if isinstance(error, IcefloeError):
+            self.exit_code, self.retryable = error.exit_code, error.retryable
+
+
 def run_flow(flow: Any, **params: Any) -> Any:
-    """Run a flow in this process; a failed run becomes its own error's one line."""
+    """Run a flow in this process; a failed run becomes its failed stage's one line."""
     flow_state = flow(**params, return_state=True)
     if flow_state.is_completed():
         return flow_state.result()
     error = flow_state.result(raise_on_failure=False)
     if isinstance(error, IcefloeError):
         raise error
-    message = getattr(error, "message", None) or str(error) or flow_state.message
-    raise IcefloeError(f"{flow.name} failed: {message}")
+    stage, cause = failed_stage(flow_state.state_details.flow_run_id)
+    if cause is not None:
+        raise StageFailed(flow.name, stage, cause)
+    raise StageFailed(flow.name, None, error if isinstance(error, BaseException) else
+                      IcefloeError(flow_state.message or "the run did not finish"))
+
+
+def failed_stage(flow_run_id: Any) -> tuple[str | None, BaseException | None]:
+    """The first task run of a flow run that failed, and its exception.
+
+    When a stage fails, the stages waiting for it never run and the flow fails on one of
+    those ("not ready"), so the flow's own error hides the reason; the failed task's holds it.
+    """
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    if flow_run_id is None:
+        return None, None
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+        )
+    for run in runs:
+        if run.state is None or not (run.state.is_failed() or run.state.is_crashed()):
+            continue
+        try:
+            error = run.state.result(raise_on_failure=False)
+        except Exception as exc:  # noqa: BLE001 - an unreadable result still names the stage
+            error = IcefloeError(run.state.message or str(exc))
+        if not isinstance(error, BaseException):
+            error = IcefloeError(run.state.message or "failed")
+        return run.name, error
+    return None, None
 
 
 def _config_param() -> str | None:
@@ -48,7 +93,7 @@ def archive(
     """
     from flows.archive import archive_partition
 
-    state().settings().partition_folder(label)  # a typo or a missing folder fails here, before Prefect starts
+    state().settings().partition(label)  # a typo fails here, before Prefect starts
     result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
     if as_json:
         print_json(result)

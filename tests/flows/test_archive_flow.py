@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import pytest
 
 from icefloe.catalog import INVENTORY_SEEN, SERVER_CHECKSUM, TESTZIP, Catalog
 from icefloe.coldstore.vault import VaultStore
 from icefloe.errors import IcefloeError
-from icefloe.sample import make_sample_partition
 
 
 class InjectedFailure(IcefloeError):
@@ -23,18 +21,8 @@ class InjectedFailure(IcefloeError):
 
 
 @pytest.fixture
-def archive_config(workspace: Path, standin) -> Path:
-    boto3.client("glacier", endpoint_url=standin.url).create_vault(vaultName="flow-test")
-    make_sample_partition(workspace / "photos-a", size_mib=6, seed=7)
-    (workspace / "offsite").mkdir()
-    config = workspace / "icefloe.toml"
-    config.write_text(
-        config.read_text().replace('[archive]\ndisc = "dvd+r"\n', "")
-        + '[mirror]\ntarget = "offsite"\n'
-        + '[archive]\ndisc = "dvd+r"\nburner = "none"\npassword_env = "ICEFLOE_TEST_NO_PASSWORD"\n'
-        + '[coldstore]\nbackend = "glacier"\nvault = "flow-test"\npart_size_mib = 1\nconcurrency = 2\n'
-    )
-    return config
+def archive_config(pipeline_config) -> Path:
+    return pipeline_config("glacier", "flow-test", coldstore="part_size_mib = 1\nconcurrency = 2\n")
 
 
 def test_retry_after_failed_upload_reuses_finished_stages(prefect_harness, archive_config, standin, monkeypatch):
