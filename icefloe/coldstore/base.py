@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from icefloe.catalog import Catalog
+from icefloe.catalog import Catalog, CopyRecord
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import (
     FileChanged,
@@ -62,6 +62,7 @@ class StoredArchive:
     parts_sent: int = 0  # requests carrying data in this run
     parts_reused: int = 0  # parts a resumed upload found on the server
     already_stored: bool = False  # the catalog already held this copy; nothing was sent
+    remote_check: str = ""  # for an already stored copy: what the service said of it
 
 
 @dataclass(frozen=True)
@@ -278,12 +279,20 @@ class ColdStore(ABC):
         part_size: int | None = None,
         concurrency: int | None = None,
         progress: Progress | None = None,
+        force: bool = False,
     ) -> StoredArchive:
         """Store one file, resuming an interrupted upload of it, and record it in the catalog.
 
         ``name`` defaults to the file's name; ``sha256`` to the catalog's record of the
-        archive at ``path``, else one reading pass first. ``part_size`` is bytes.
+        archive at ``path``, else one reading pass first. ``part_size`` is bytes. A copy the
+        catalog records is checked with the service first (:meth:`check_copy`); ``force``
+        sends the file again all the same.
         """
+
+    @abstractmethod
+    def check_copy(self, copy: CopyRecord) -> str | None:
+        """Whether the service still holds a copy the catalog records: a note saying how that
+        was established (or that it could not be), or None when the copy is gone."""
 
     @abstractmethod
     def list_uploads(self) -> list[OpenUpload]:

@@ -10,13 +10,14 @@ hashes the file again as it reads it and refuses to finish if the two differ.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from icefloe.catalog import SERVER_CHECKSUM, Catalog, CopyRecord
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import UsageError
 from icefloe.coldstore.base import LocalFile, StoredArchive
+from icefloe.progress import Progress
 from icefloe.coldstore.description import (
     Description,
     check_user_description,
@@ -125,6 +126,23 @@ def existing_copy(
         if copy.container == container and copy.sha256 == sha256 and copy.size == size:
             return copy
     return None
+
+
+def already_stored(store, f: LocalFile, intent: Intent, progress: Progress) -> StoredArchive | None:
+    """The copy of these bytes the catalog records, once the service has been asked about it
+    (``store.check_copy``). A copy found gone is marked deleted, so the file is sent again."""
+    while True:
+        copy = existing_copy(store.catalog, store.backend, store.container, intent.sha256, f.size)
+        if copy is None:
+            return None
+        note = store.check_copy(copy)
+        if note is not None:
+            break
+        store.catalog.mark_copy_deleted(copy.backend, copy.container, copy.remote_id)
+    progress.on_queued(f.size, intent.name)
+    progress.on_progress(f.size)
+    progress.on_done()
+    return replace(stored_from_copy(copy), remote_check=note)
 
 
 def stored_from_copy(copy: CopyRecord) -> StoredArchive:

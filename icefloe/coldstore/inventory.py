@@ -91,6 +91,24 @@ def parse_inventory(source: bytes | str | Path) -> Inventory:
     return Inventory(backend, container, str(doc.get("InventoryDate", "")), tuple(items))
 
 
+def latest_inventory(catalog: Catalog, backend: str, container: str) -> Inventory | None:
+    """The newest inventory of this container whose output the catalog says was fetched
+    (by the inventory poll, `catalog rebuild` or `icefloe jobs ID --output`), by the date
+    the service took it; None when there is none still readable."""
+    best: Inventory | None = None
+    for job in catalog.jobs(kind="inventory"):
+        if job.backend != backend or job.container != container or not job.output_path:
+            continue
+        try:
+            inventory = parse_inventory(Path(job.output_path))
+        except UsageError:
+            continue  # moved or deleted since: not evidence either way
+        taken = _when(inventory.date)
+        if taken is not None and (best is None or taken > (_when(best.date) or taken)):
+            best = inventory
+    return best
+
+
 def listing_document(bucket: str, prefix: str, date: str, entries: list[dict]) -> dict:
     return {
         "Format": LISTING_FORMAT,

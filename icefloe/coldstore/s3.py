@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from icefloe.catalog import Catalog, PartReceipt
+from icefloe.catalog import Catalog, CopyRecord, PartReceipt
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import ChecksumMismatch, FileChanged, UsageError
 from icefloe.progress import Progress
@@ -42,7 +42,7 @@ from icefloe.coldstore.base import (
     plan_part_size,
     progress_or_null,
 )
-from icefloe.coldstore.intent import Intent, decide, existing_copy, record_stored, stored_from_copy
+from icefloe.coldstore.intent import Intent, already_stored, decide, record_stored
 from icefloe.coldstore.s3jobs import META_DESCRIPTION, META_SHA256, S3Jobs
 from icefloe.coldstore.s3resume import HashingReader, S3Resume, Transfer, hex_to_b64
 
@@ -101,6 +101,7 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         part_size: int | None = None,
         concurrency: int | None = None,
         progress: Progress | None = None,
+        force: bool = False,
     ) -> StoredArchive:
         progress = progress_or_null(progress)
         concurrency = concurrency or self.cfg.concurrency
@@ -115,14 +116,11 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
             if transfer is None:
                 intent = decide(self.catalog, self.cfg, f, name=name, description=description,
                                 partition=partition, sha256=sha256)
-                copy = existing_copy(self.catalog, self.backend, self.container, intent.sha256, f.size)
-                if copy is not None:
-                    progress.on_queued(f.size, intent.name)
-                    progress.on_progress(f.size)
-                    progress.on_done()
-                    return stored_from_copy(copy)
+                stored = None if force else already_stored(self, f, intent, progress)
+                if stored is not None:
+                    return stored
                 key = self.key_for(intent.name)
-                adopted = self._adopt_existing(key, f, intent)
+                adopted = None if force else self._adopt_existing(key, f, intent)
                 if adopted is not None:
                     return adopted
                 transfer = Transfer(key, f, intent, part, progress)
@@ -215,6 +213,15 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
                 " upload it again"
             )
         return stored
+
+    def check_copy(self, copy: CopyRecord) -> str | None:
+        try:
+            head = self.head(copy.remote_id)
+        except RemoteNotFound:
+            return None
+        if head.size != copy.size or (copy.sha256 and head.sha256 != copy.sha256):
+            return None  # replaced by other bytes: this copy is gone too
+        return "confirmed by HEAD"
 
     def _adopt_existing(self, key: str, f: LocalFile, intent: Intent) -> StoredArchive | None:
         """An object already at ``key``: the same bytes are recorded, different ones refused."""

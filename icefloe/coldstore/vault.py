@@ -21,7 +21,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from icefloe.catalog import Catalog, PartReceipt, UploadRecord
+from datetime import datetime, timedelta, timezone
+
+from icefloe.catalog import Catalog, CopyRecord, PartReceipt, UploadRecord
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import ChecksumMismatch, FileChanged, IcefloeError, ServiceError, UsageError
 from icefloe.progress import Progress
@@ -33,27 +35,30 @@ from icefloe.coldstore.base import (
     VAULT_MAX_PARTS,
     VAULT_MIN_PART,
     ColdStore,
+    JobNotReady,
     LocalFile,
     OpenUpload,
     StoredArchive,
     differs_error,
     open_local,
+    parse_time,
     plan_part_size,
     progress_or_null,
 )
 from icefloe.coldstore.intent import (
     Intent,
+    already_stored,
     decide,
-    existing_copy,
     local_key,
     record_stored,
     resumed_intent,
-    stored_from_copy,
 )
+from icefloe.coldstore.inventory import latest_inventory
 from icefloe.coldstore.throttle import MeteredBody, limiter, signal_transferring
 from icefloe.coldstore.vaultjobs import VaultJobs
 
 COMPLETING = "completing"  # catalog state: CompleteMultipartUpload sent, answer not yet recorded
+INVENTORY_RECENT = timedelta(days=7)  # an older inventory says nothing of what is there now
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class VaultStore(VaultJobs, ColdStore):
         part_size: int | None = None,
         concurrency: int | None = None,
         progress: Progress | None = None,
+        force: bool = False,
     ) -> StoredArchive:
         progress = progress_or_null(progress)
         concurrency = concurrency or self.cfg.concurrency
@@ -153,24 +159,33 @@ class VaultStore(VaultJobs, ColdStore):
                     "nothing was uploaded"
                 )
             wanted = part_size or self.cfg.part_size
-            plan_part_size(f.size, wanted, min_part=VAULT_MIN_PART, max_part=VAULT_MAX_PART,
-                           max_parts=VAULT_MAX_PARTS)
-            resume = self._find_resumable(f)
-            if resume is not None:
-                intent = resumed_intent(
-                    self.catalog, f, resume.record.key, resume.record.description, sha256
-                )
-                return self._multipart(f, intent, resume.record.part_size, concurrency, progress, resume)
-            intent = decide(self.catalog, self.cfg, f, name=name, description=description,
-                            partition=partition, sha256=sha256)
-            copy = existing_copy(self.catalog, self.backend, self.container, intent.sha256, f.size)
-            if copy is not None:
-                progress.on_queued(f.size, intent.name)
-                progress.on_progress(f.size)
-                progress.on_done()
-                return stored_from_copy(copy)
             part = plan_part_size(f.size, wanted, min_part=VAULT_MIN_PART,
                                   max_part=VAULT_MAX_PART, max_parts=VAULT_MAX_PARTS)
+            records = [] if force else self._recorded_uploads(f)
+            if records:  # the description (and SHA-256) an interrupted upload already sent
+                newest = records[-1]
+                intent = resumed_intent(self.catalog, f, newest.key, newest.description, sha256)
+            else:
+                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
+                                partition=partition, sha256=sha256)
+            # What the catalog and the vault already hold comes before any resume: a copy
+            # recorded (by a rebuild, say) closes the uploads that were making it.
+            stored = None if force else already_stored(self, f, intent, progress)
+            if stored is not None:
+                for record in records:
+                    if record.state == COMPLETING:
+                        self.catalog.finish_upload(record.upload_id, "completed", stored.remote_id)
+                return stored
+            for record in reversed(records):  # newest first
+                found = self._resume(f, record, progress)
+                if isinstance(found, StoredArchive):
+                    return found
+                if found is not None:
+                    intent = resumed_intent(self.catalog, f, record.key, record.description, sha256)
+                    return self._multipart(f, intent, record.part_size, concurrency, progress, found)
+            if records:
+                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
+                                partition=partition, sha256=sha256)
             if f.size <= part:
                 return self._single(f, intent, progress)
             return self._multipart(f, intent, part, concurrency, progress, None)
@@ -403,28 +418,106 @@ class VaultStore(VaultJobs, ColdStore):
 
     # -- resume ----------------------------------------------------------------------------
 
-    def _find_resumable(self, f: LocalFile) -> _Resume | None:
+    def _recorded_uploads(self, f: LocalFile) -> list[UploadRecord]:
+        """Uploads of this file (same path, size and mtime) the catalog holds open or
+        completing, oldest first. Nothing is asked of the vault yet."""
         here = local_key(f.path)
-        candidates = [
+        return [
             u for u in self.catalog.uploads(state=None)
             if u.state in ("open", COMPLETING) and u.backend == self.backend
             and u.container == self.container and u.local_path == here
             and u.size == f.size and u.mtime_ns == f.state.mtime_ns
         ]
-        for record in reversed(candidates):  # newest first
-            try:
-                parts = self._list_parts(record.upload_id, record.part_size)
-            except RemoteNotFound:
-                if record.state == COMPLETING:
-                    raise ServiceError(
-                        f"icefloe stopped while completing upload {record.upload_id} of {f.path}, "
-                        "so the vault may already hold it as an archive; check with `icefloe "
-                        "inventory request`, and if it is not there run `icefloe uploads abort "
-                        f"{record.upload_id}` and upload again"
-                    ) from None
+
+    def _resume(
+        self, f: LocalFile, record: UploadRecord, progress: Progress
+    ) -> _Resume | StoredArchive | None:
+        """The parts the vault holds for a recorded upload; the archive, when the upload was
+        completing and the vault made it; None when the upload is gone and made nothing."""
+        try:
+            return _Resume(record, self._list_parts(record.upload_id, record.part_size))
+        except RemoteNotFound:
+            if record.state != COMPLETING:
                 self.catalog.finish_upload(record.upload_id, "aborted")  # expired on the vault
-                continue
-            return _Resume(record, parts)
+                return None
+        return self._recover_completing(f, record, progress)
+
+    def _recover_completing(
+        self, f: LocalFile, record: UploadRecord, progress: Progress
+    ) -> StoredArchive | None:
+        """icefloe stopped after sending CompleteMultipartUpload and before recording the
+        answer, and the upload is gone: the vault probably made the archive.
+
+        Complete is idempotent for a while on AWS, so it is asked again with the same size and
+        tree hash, and answers the same archive id. After that, only an inventory taken since
+        the upload began can tell: an archive with this upload's description (it carries the
+        SHA-256 and the upload's start time) is the one; none means no archive was made.
+        """
+        parts = self.catalog.parts(record.upload_id)
+        count = -(-record.size // record.part_size)
+        if [p.part_number for p in parts] != list(range(count)):
+            raise IcefloeError(
+                f"upload {record.upload_id} was completing without all its parts recorded (a bug)"
+            )
+        checksum = combine([bytes.fromhex(p.checksum) for p in parts]).hex()
+        intent = resumed_intent(self.catalog, f, record.key, record.description, None)
+        archive_id = server_checksum = None
+        try:
+            done = self._call(
+                "CompleteMultipartUpload", "complete_multipart_upload",
+                uploadId=record.upload_id, archiveSize=str(record.size), checksum=checksum,
+            )
+            archive_id, server_checksum = done["archiveId"], done.get("checksum")
+        except RemoteNotFound:
+            inventory = latest_inventory(self.catalog, self.backend, self.container)
+            taken = parse_time(inventory.date) if inventory and inventory.date else None
+            if taken is None or taken <= parse_time(record.started_at):
+                pending = [j for j in self.catalog.jobs(pending=True, kind="inventory")
+                           if (j.backend, j.container) == (self.backend, self.container)
+                           and j.requested_at > record.started_at]
+                job_id = pending[-1].job_id if pending else self.request_inventory().job_id
+                raise JobNotReady(
+                    f"icefloe stopped while completing upload {record.upload_id} of {f.path}, and "
+                    "the vault no longer answers for it, so only an inventory can tell whether "
+                    f"it made the archive: inventory job {job_id} was requested; once it is "
+                    f"done (about 4 hours), fetch it with `icefloe jobs {job_id} --output "
+                    "inventory.json` and upload again (or `icefloe upload --force` to send a "
+                    "second copy now)"
+                ) from None
+            match = [i for i in inventory.items if i.description == record.description]
+            if not match:
+                self.catalog.finish_upload(record.upload_id, "aborted")  # no archive came of it
+                return None
+            archive_id, server_checksum = match[0].remote_id, match[0].tree_hash
+        self.catalog.finish_upload(record.upload_id, "completed", archive_id)
+        progress.on_queued(f.size, intent.name)
+        progress.on_progress(f.size)
+        progress.on_done()
+        stored = StoredArchive(
+            backend=self.backend, container=self.container, remote_id=archive_id, size=f.size,
+            sha256=intent.sha256, description=record.description, part_size=record.part_size,
+            tree_hash=checksum, server_checksum=server_checksum, parts_reused=count,
+        )
+        return self._finish(stored, intent)
+
+    def check_copy(self, copy: CopyRecord) -> str | None:
+        """A vault has no HEAD: the newest fetched inventory decides, if it is recent and was
+        taken after the copy was stored."""
+        inventory = latest_inventory(self.catalog, self.backend, self.container)
+        ask = "`icefloe inventory request` starts a new one (about 4 hours)"
+        if inventory is None or not inventory.date:
+            return f"not checked with the vault: no inventory of it was fetched; {ask}"
+        taken = parse_time(inventory.date)
+        age = datetime.now(timezone.utc) - taken
+        stored_at = parse_time(copy.created_at) if copy.created_at else None
+        if stored_at is not None and taken <= stored_at:
+            return (f"not checked with the vault: its last inventory ({inventory.date}) is older "
+                    f"than the copy; {ask}")
+        if age > INVENTORY_RECENT:
+            return (f"not checked with the vault: its last inventory ({inventory.date}) is "
+                    f"{age.days} days old; {ask}")
+        if copy.remote_id in inventory.by_id():
+            return f"in the vault inventory of {inventory.date}"
         return None
 
     def _list_parts(self, upload_id: str, part_size: int) -> dict[int, str]:

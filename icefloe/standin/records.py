@@ -142,6 +142,8 @@ class Vault:
     uploads: dict[str, Upload] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     last_inventory: float | None = None
+    # upload id -> (archive, when): a repeated CompleteMultipartUpload answers the same archive
+    completed: dict[str, tuple[Archive, float]] = field(default_factory=dict)
 
     @property
     def arn(self) -> str:

@@ -43,6 +43,11 @@ MAX_PART_SIZE = 4 * 1024 * MIB
 MAX_PARTS = 10_000
 ARCHIVE_ID_LENGTH = 138  # what AWS's archive ids measure
 UPLOAD_ID_LENGTH = 92
+# AWS: "Complete Multipart Upload is an idempotent operation ... if you call the operation
+# again within a short period, the operation will succeed and return the same archive ID."
+# https://docs.aws.amazon.com/amazonglacier/latest/dev/api-multipart-complete-upload.html
+# AWS names no period; this one is short enough that a rerun days later must look elsewhere.
+COMPLETE_REPEAT_WINDOW_S = 3600.0
 _VAULT_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/\*$")
 
@@ -245,6 +250,9 @@ class VaultStore:
     def complete_upload(
         self, vault: Vault, upload_id: str, archive_size: str | None, tree_hash: str | None
     ) -> Archive:
+        repeated = self._repeated_complete(vault, upload_id, archive_size, tree_hash)
+        if repeated is not None:
+            return repeated
         upload = self.get_upload(vault, upload_id)
         if not archive_size:
             raise missing_parameter("Required header x-amz-archive-size is missing.")
@@ -284,7 +292,27 @@ class VaultStore:
             with self._lock:
                 vault.uploads.pop(upload_id, None)
                 vault.archives[archive_id] = archive
+                vault.completed[upload_id] = (archive, self.clock())
         shutil.rmtree(upload.directory, ignore_errors=True)
+        return archive
+
+    def _repeated_complete(
+        self, vault: Vault, upload_id: str, archive_size: str | None, tree_hash: str | None
+    ) -> Archive | None:
+        """The archive a recent Complete of the same upload made, asked for again with the
+        same size and tree hash; None otherwise (the request is then judged as new)."""
+        with self._lock:
+            done = vault.completed.get(upload_id)
+            if done is None:
+                return None
+            archive, at = done
+            if self.clock() - at > COMPLETE_REPEAT_WINDOW_S:
+                del vault.completed[upload_id]
+                return None
+            if vault.archives.get(archive.archive_id) is not archive:
+                return None  # deleted since
+        if archive_size != str(archive.size) or (tree_hash or "").lower() != archive.tree_hash:
+            return None
         return archive
 
     def abort_upload(self, vault: Vault, upload_id: str) -> None:

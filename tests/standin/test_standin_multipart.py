@@ -192,6 +192,29 @@ def test_complete_checks_size_parts_and_tree_hash(glacier: Any, vault: str) -> N
     assert done["checksum"] == good
 
 
+def test_complete_repeated_answers_the_same_archive(glacier: Any, vault: str) -> None:
+    """AWS: Complete is idempotent for a short period, and makes no second archive."""
+    upload_id = initiate(glacier, vault)
+    for start in range(0, len(DATA), MIB):
+        upload(glacier, vault, upload_id, start, DATA[start : start + MIB])
+    good = tree_hash(DATA)
+    args = {"vaultName": vault, "uploadId": upload_id, "archiveSize": str(len(DATA))}
+    first = glacier.complete_multipart_upload(**args, checksum=good)
+    second = glacier.complete_multipart_upload(**args, checksum=good)
+    assert second["archiveId"] == first["archiveId"] and second["checksum"] == good
+    assert glacier.describe_vault(vaultName=vault)["NumberOfArchives"] == 1
+    with pytest.raises(ClientError) as excinfo:  # other size or tree hash: not a repeat
+        glacier.complete_multipart_upload(**args, checksum="ab" * 32)
+    assert error_code(excinfo) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as excinfo:  # gone from the listings all the same
+        glacier.list_parts(vaultName=vault, uploadId=upload_id)
+    assert error_code(excinfo) == "ResourceNotFoundException"
+    glacier.delete_archive(vaultName=vault, archiveId=first["archiveId"])
+    with pytest.raises(ClientError) as excinfo:  # the archive is gone: nothing to answer
+        glacier.complete_multipart_upload(**args, checksum=good)
+    assert error_code(excinfo) == "ResourceNotFoundException"
+
+
 def test_list_uploads_pages_and_abort(glacier: Any, vault: str) -> None:
     ids = [initiate(glacier, vault, description=f"upload {i}") for i in range(3)]
     first = glacier.list_multipart_uploads(vaultName=vault, limit="2")
