@@ -41,7 +41,7 @@ def report_markdown(path: str, stored: StoredArchive) -> str:
         ("service checksum", f"`{stored.server_checksum}`" if stored.server_checksum else "-"),
         ("part size", f"{stored.part_size:,}" if stored.part_size else "single request"),
         ("parts sent / reused", f"{stored.parts_sent} / {stored.parts_reused}"),
-        ("already stored", "yes" if stored.already_stored else "no"),
+        ("already stored", f"yes ({stored.remote_check})" if stored.already_stored else "no"),
     ]
     lines = [f"### Upload of {Path(path).name}", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in rows]
@@ -63,15 +63,18 @@ def upload_archive_task(
     config: str | None = None,
     name: str | None = None,
     partition: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Upload one file to the configured vault or bucket; returns the stored archive's record."""
+    """Upload one file to the configured vault or bucket; returns the stored archive's record.
+    ``force`` sends it even when the catalog records a copy."""
     logger = get_run_logger()
     settings = settings_for(config)
     progress = ArtifactProgress(f"upload {Path(path).name}")
     with Catalog.open(settings.catalog_path) as catalog:
         store = open_coldstore(settings.coldstore, catalog)
         stored = store.upload(
-            Path(path), name=name, description=description, partition=partition, progress=progress
+            Path(path), name=name, description=description, partition=partition,
+            progress=progress, force=force,
         )
     create_markdown_artifact(
         report_markdown(path, stored), key=artifact_key(Path(path).name), description=f"upload {path}"
@@ -85,6 +88,6 @@ def upload_archive_task(
         stored.size,
         stored.parts_sent,
         stored.parts_reused,
-        ", already stored" if stored.already_stored else "",
+        f", already stored: {stored.remote_check}" if stored.already_stored else "",
     )
     return asdict(stored)

@@ -42,11 +42,17 @@ def upload(
     ),
     name: Optional[str] = typer.Option(None, "--name", help="Archive name (default: the file's name)."),
     partition: Optional[str] = typer.Option(None, "--partition", help="Partition label to record."),
+    force: bool = typer.Option(
+        False, "--force",
+        help="Send the file even if the catalog records a copy of it (a vault then holds two).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print id, size and checksums as JSON."),
 ) -> None:
     """Upload one file to cold storage and print its archive id (vault) or key (S3).
 
     An interrupted upload of the same file resumes: only the parts the service lacks are sent.
+    A copy the catalog records is checked first (S3: HEAD; vault: its last inventory); one
+    found gone is sent again.
     """
     if concurrency is not None and concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, not {concurrency}")
@@ -61,6 +67,7 @@ def upload(
                 part_size=part_size * MIB if part_size is not None else None,
                 concurrency=concurrency,
                 progress=bar,
+                force=force,
             )
     if as_json:
         print_json(
@@ -76,12 +83,14 @@ def upload(
                 "parts_sent": stored.parts_sent,
                 "parts_reused": stored.parts_reused,
                 "already_stored": stored.already_stored,
+                "remote_check": stored.remote_check,
             }
         )
         return
     typer.echo(stored.remote_id)
     if stored.already_stored:
-        info(f"{file} was already stored in {stored.backend} {stored.container}; nothing sent")
+        info(f"{file} was already stored in {stored.backend} {stored.container} "
+             f"({stored.remote_check}); nothing sent")
     elif stored.parts_reused:
         info(f"resumed: {stored.parts_reused} parts were already stored, {stored.parts_sent} sent")
 
