@@ -63,8 +63,9 @@ def archive_partition(label: str, dry_run: bool = False, config: str | None = No
         for volume in archived["volumes"]
     ]
     stored = [future.result() for future in uploads]
-    # A fresh mirror after consolidation: the clear gate wants one newer than the archive set.
-    mirror_partition_task(label, config)
+    # A fresh mirror after consolidation, byte for byte: the clear gate wants one newer than
+    # the archive set that compared content, not only size and mtime.
+    mirror_partition_task(label, config, checksum=True)
     job_id = request_inventory_task(config, wait_for=uploads)
     inventory = reconcile_job_task(job_id, config)
     if not inventory["ready"]:

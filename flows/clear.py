@@ -22,6 +22,7 @@ from tasks.clear import (
     confirm_clear,
     failed_commit,
     plan_clear_task,
+    recover_clear,
     report_clear,
     require_confirmation,
     stage_clear,
@@ -41,10 +42,15 @@ def clear_partition_flow(
         dry_run: list what would be removed and kept, change nothing.
         config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
     """
+    if not dry_run:
+        recover_clear(label, config)
     check_gates_task(label, config)
     plan = plan_clear_task(label, config, dry_run=dry_run)
-    if dry_run or not plan["sets"]:  # nothing pending: a rerun after a clear changes nothing
-        return {**plan, "dry_run": dry_run, "cleared": False}
+    if dry_run:
+        return {**plan, "dry_run": True, "cleared": False}
+    if not plan["sets"]:  # nothing pending; a clear a crash stopped may still owe the switch
+        return {**plan, "dry_run": False, "cleared": False,
+                "active": switch_active_partition(label, config)}
     require_confirmation(plan, confirm)
     stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}"
     # Nothing is written on commit: the key names this attempt in the logs and never matches

@@ -87,6 +87,12 @@ INVENTORY_SEEN = "inventory_seen"
 IMAGE_VERIFIED = "image_verified"
 BURNED_READBACK = "burned_readback"
 MIRROR_OK = "mirror_ok"
+# A mirror run with rsync --checksum, so the mirror holds the very bytes (not only the size
+# and mtime) of what a clear removes.
+MIRROR_CHECKSUM = "mirror_checksum"
+# Meta key: the next mirror of that partition compares every byte (set by a clear's commit,
+# so files kept on the partition, e.g. edited in place, reach the mirror too).
+CHECKSUM_MIRROR_DUE = "checksum_mirror_due:{label}"
 
 
 def now_iso() -> str:

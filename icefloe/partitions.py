@@ -5,7 +5,8 @@ Partitions are used in turn. New data goes to the active one; when it reaches
 active (``rotate``) so new photos keep landing somewhere while the uploads and discs take
 their hours. A partition is switched to only when it holds nothing waiting to be cleared, so
 it is back in use only after its previous contents were verified offsite and cleared. After a
-clear, ``after_clear`` hands over if the cleared partition was still the active one. The
+clear, ``after_clear`` hands over if the cleared partition was still the active one
+(``finish_handover`` does it once for each committed clear, also after a crash). The
 active label lives in the catalog's meta table under ``active_partition``.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from icefloe.catalog import Catalog
 from icefloe.clear import check_gates
+from icefloe.clear.trash import HANDOVER_KEY
 from icefloe.config import PartitionConfig, Settings
 from icefloe.errors import ConfigInvalid, GateNotMet, InputNotFound, UsageError
 
@@ -162,6 +164,22 @@ def after_clear(catalog: Catalog, settings: Settings, cleared_label: str) -> str
         return rotate(catalog, settings, cleared_label)
     except GateNotMet:
         return active
+
+
+def finish_handover(catalog: Catalog, settings: Settings, cleared_label: str) -> str:
+    """The switch a committed clear of ``cleared_label`` still owes (``after_clear``), once.
+
+    A clear's commit records the handover before it marks its sets cleared, so a clear
+    stopped after that point (a crash, a kill) still switches on its rerun, and a rerun that
+    finds nothing left to clear switches only if a clear is owed its switch. Returns the
+    active partition.
+    """
+    key = HANDOVER_KEY.format(label=cleared_label)
+    if not catalog.get_state(key) or pending_sets(catalog, cleared_label):
+        return active_partition(catalog, settings)
+    active = after_clear(catalog, settings, cleared_label)
+    catalog.set_state(key, "")
+    return active
 
 
 @dataclass(frozen=True)

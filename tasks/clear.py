@@ -32,7 +32,7 @@ from icefloe.clear import (
 )
 from icefloe.clear.trash import rollback_staged
 from icefloe.errors import IcefloeError, UsageError
-from icefloe.partitions import after_clear
+from icefloe.partitions import finish_handover
 from tasks.common import retry_if_transient, settings_for
 
 LIST_LIMIT = 200  # paths listed in an artifact or a task result; the counts are always whole
@@ -186,6 +186,24 @@ def stage_clear(label: str, config: str | None = None) -> dict[str, Any]:
     return summary
 
 
+@task(
+    name="recover-clear",
+    task_run_name="recover clear {label}",
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
+    retry_condition_fn=retry_if_transient,
+    cache_policy=NO_CACHE,
+)
+def recover_clear(label: str, config: str | None = None) -> list[str]:
+    """Finish (or undo) a clear a crash interrupted, before anything else reads the partition."""
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        done = recover(settings.partition(label).path, catalog)
+    for item in done:
+        get_run_logger().warning("%s: an interrupted clear (%s) was %s", label, item.stamp, item.action)
+    return [f"{item.stamp} {item.action}" for item in done]
+
+
 def _hook_target(txn: Transaction) -> dict[str, Any] | None:
     try:
         return txn.get("clear")
@@ -274,10 +292,11 @@ def confirm_clear(label: str, stamp: str, sets: list[str], config: str | None = 
     cache_policy=NO_CACHE,
 )
 def switch_active_partition(label: str, config: str | None = None) -> str:
-    """After a clear: the other partition becomes active when this one still is (after_clear)."""
+    """After a clear: the other partition becomes active when this one still is, once per
+    committed clear (``finish_handover``), also when a crash stopped the clear that owed it."""
     settings = settings_for(config)
     with Catalog.open(settings.catalog_path) as catalog:
-        active = after_clear(catalog, settings, label)
+        active = finish_handover(catalog, settings, label)
     get_run_logger().info("active partition: %s", active)
     return active
 

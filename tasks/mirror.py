@@ -69,15 +69,21 @@ def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError
     retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # a mirror is an action on tonight's data: never reuse a result
 )
-def mirror_partition_task(label: str, config: str | None = None, dry_run: bool = False) -> dict[str, Any]:
-    """rsync one partition to the mirror target and record the run in the catalog."""
+def mirror_partition_task(
+    label: str, config: str | None = None, dry_run: bool = False, checksum: bool = False
+) -> dict[str, Any]:
+    """rsync one partition to the mirror target and record the run in the catalog.
+
+    ``checksum`` compares every byte (rsync --checksum) instead of size and mtime.
+    """
     logger = get_run_logger()
     settings = settings_for(config)
     progress = ArtifactProgress(f"mirror {label}")
     with Catalog.open(settings.catalog_path) as catalog:
         try:
             result = run_mirror(
-                settings, label, catalog=catalog, dry_run=dry_run, progress=progress, check=False
+                settings, label, catalog=catalog, dry_run=dry_run, progress=progress, check=False,
+                checksum=checksum,
             )
         except IcefloeError as exc:
             create_markdown_artifact(

@@ -16,6 +16,7 @@ from icefloe.catalog import (
     BURNED_READBACK,
     IMAGE_VERIFIED,
     INVENTORY_SEEN,
+    MIRROR_CHECKSUM,
     SERVER_CHECKSUM,
     TESTZIP,
     ArchiveRecord,
@@ -64,7 +65,8 @@ class World:
         for rel in paths:
             st = os.lstat(self.part / rel)
             kind = "symlink" if os.path.islink(self.part / rel) else "file"
-            out.append(ManifestEntry(rel, kind, st.st_size, st.st_mtime_ns, None))
+            sha = None if kind == "symlink" else sha_hex((self.part / rel).read_bytes())
+            out.append(ManifestEntry(rel, kind, st.st_size, st.st_mtime_ns, sha))
         return out
 
     def archive_set(self, name: str, paths: list[str], *, discs: int = 1, burner: bool = False) -> None:
@@ -96,6 +98,8 @@ class World:
                     cat.verify(f"image:{image}", BURNED_READBACK, True)
         if "mirror" not in omit:
             cat.record_mirror_run(MirrorRun("photos-a", now_iso(), now_iso(), True, 0))
+            if "mirror-checksum" not in omit:
+                cat.verify("partition:photos-a", MIRROR_CHECKSUM, True)
 
 
 def snapshot(root: Path) -> dict[str, tuple]:

@@ -15,6 +15,7 @@ from icefloe.catalog import (
     BURNED_READBACK,
     IMAGE_VERIFIED,
     INVENTORY_SEEN,
+    MIRROR_CHECKSUM,
     MIRROR_OK,
     SERVER_CHECKSUM,
     TESTZIP,
@@ -103,6 +104,10 @@ GATES = [
      "finished before set set1 was made"),
     ("mirror-check-failed", {}, _revoke("partition:photos-a", MIRROR_OK),
      "the last mirror check of photos-a failed"),
+    ("mirror-never-checksummed", {"omit": {"mirror-checksum"}}, None,
+     "photos-a has no byte-for-byte mirror run since set set1 was made"),
+    ("mirror-checksum-failed", {}, _revoke("partition:photos-a", MIRROR_CHECKSUM),
+     "photos-a has no byte-for-byte mirror run"),
 ]
 
 

@@ -153,6 +153,7 @@ def test_status_rows(workspace: Path, catalog: Catalog) -> None:
     settings = settings.model_copy(update={"pipeline": pipeline})
     _waiting_set(catalog, "photos-a", "a-1")
     catalog.record_mirror_run(MirrorRun("photos-a", now_iso(), "2030-01-01T02:00:00+00:00", True, 0))
+    catalog.verify("partition:photos-a", "mirror_checksum", True)
     (workspace / "photos-b" / ".icefloe-partition").unlink()
     a, b = status(catalog, settings)
     assert (a.label, a.active, a.mounted, a.full, a.pending_sets) == ("photos-a", True, True, True, ("a-1",))

@@ -126,9 +126,12 @@ def clear_partition(
 ) -> ClearResult:
     """Gates, then (unless dry_run) stage, commit, and roll back on any failure.
 
-    The caller makes the other partition active afterwards (``partitions.after_clear``).
+    The caller makes the other partition active afterwards (``partitions.finish_handover``,
+    also when this run found nothing left to clear: a crashed clear may still owe it).
     """
     clear = PartitionClear.from_settings(catalog, settings, label)
+    if not dry_run and clear.path.is_dir():
+        recover(clear.path, catalog)  # a clear a crash interrupted: finish or undo it first
     gates = tuple(clear.require_gates())
     plan = clear.plan()
     if dry_run or not plan.sets:  # nothing pending: a rerun after success changes nothing
@@ -138,10 +141,6 @@ def clear_partition(
             f"clearing {label} deletes {len(plan.entries)} files ({_size(plan.total_bytes)}) from "
             f"{plan.partition}; pass --yes to clear, or --dry-run to list them"
         )
-    if recover(clear.path, catalog):  # a clear a crash interrupted: finish it first
-        plan = clear.plan()
-        if not plan.sets:
-            return ClearResult(label, False, plan, gates, kept=plan.kept)
     staged = clear.stage(plan)
     try:
         clear.commit(staged)

@@ -4,7 +4,8 @@ A partition may be cleared only when, for every archive set made from it that is
 yet, every archive passed testzip, has a cold-storage copy whose server checksum matched and
 whose presence an inventory (vault) or HEAD (s3) confirmed, every disc image was verified (and
 burned and read back when a burner is configured), and the partition's last mirror run
-succeeded after the newest set was made. A later failed verification revokes an earlier success.
+succeeded after the newest set was made, with one run since then comparing every byte (rsync
+--checksum). A later failed verification revokes an earlier success.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from icefloe.catalog import (
     BURNED_READBACK,
     IMAGE_VERIFIED,
     INVENTORY_SEEN,
+    MIRROR_CHECKSUM,
     MIRROR_OK,
     SERVER_CHECKSUM,
     TESTZIP,
@@ -163,7 +165,19 @@ def _mirror_gates(catalog: Catalog, label: str, newest: ArchiveSet | None) -> li
     check = catalog.latest_verification(subject, MIRROR_OK)
     if check is not None and not check.ok:
         return [Gate(subject, MIRROR_OK, False, f"the last mirror check of {label} failed")]
-    return [Gate(subject, MIRROR_OK, True, f"mirrored at {run.finished_at}")]
+    gates = [Gate(subject, MIRROR_OK, True, f"mirrored at {run.finished_at}")]
+    # rsync's quick check (size and mtime) skips a file edited in place with its time kept:
+    # only a byte-for-byte run says the mirror holds what the clear removes.
+    summed = catalog.latest_verification(subject, MIRROR_CHECKSUM)
+    at = _when(summed.at) if summed is not None else None
+    if summed is None or not summed.ok or (newest is not None and (at is None or made is None or at < made)):
+        since = f" since set {newest.name} was made" if newest is not None else ""
+        gates.append(Gate(subject, MIRROR_CHECKSUM, False,
+                          f"{label} has no byte-for-byte mirror run{since} "
+                          f"(run: icefloe mirror {label} --checksum)"))
+    else:
+        gates.append(Gate(subject, MIRROR_CHECKSUM, True, f"compared byte for byte at {summed.at}"))
+    return gates
 
 
 def check_gates(

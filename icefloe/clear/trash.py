@@ -2,8 +2,9 @@
 
 A journal naming the files is written first; then they are renamed into
 ``<partition>/.icefloe-trash/<stamp>/files/`` (inside the partition, so a rename and never a
-copy). ``commit`` purges them, ``rollback`` puts them back, and ``recover`` finishes whatever a
-crash interrupted. Nothing here checks gates: ``icefloe.clear.PartitionClear`` does, right
+copy), and each one is read once there and its SHA-256 compared with the manifest's: a file
+edited in place (same size and mtime, other bytes) goes back and is kept. ``commit`` purges
+them, ``rollback`` puts them back, and ``recover`` finishes whatever a crash interrupted. Nothing here checks gates: ``icefloe.clear.PartitionClear`` does, right
 before staging. Layout and journal format: docs/clear.md.
 """
 
@@ -20,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from icefloe.catalog import Catalog
+from icefloe.catalog import CHECKSUM_MIRROR_DUE, Catalog
+from icefloe.clear.content import content_problem, put_back
 from icefloe.errors import GateNotMet, IcefloeError
 from icefloe.fsutil import atomic_write_bytes
 
@@ -30,6 +32,9 @@ JOURNAL = "journal.json"
 JOURNAL_FORMAT = "icefloe-clear-journal"
 JOURNAL_VERSION = 1
 DEFAULT_SENTINEL = ".icefloe-partition"
+# Set in the catalog's meta table when a commit starts marking sets cleared, dropped once the
+# partitions were switched (``partitions.finish_handover``): a crash in between still hands over.
+HANDOVER_KEY = "handover_after_clear:{label}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class PlannedFile:
     path: str  # relative to the partition, "/"-separated
     size: int
     mtime_ns: int
+    # The SHA-256s the pending sets recorded for it (files; empty for symlinks): the bytes
+    # on the partition must equal one of them before the file may go.
+    sha256s: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,8 +119,10 @@ def plan_clear(
 ) -> ClearPlan:
     """What a clear would remove: manifest files still there unchanged (size and mtime_ns).
 
-    Files in no manifest (written after consolidation) or changed since are kept, with the
-    reason; the sentinel and the trash folder are never touched. Reads only.
+    Files in no manifest (written after consolidation), changed since, or whose manifest
+    entry has no SHA-256 to check them against are kept, with the reason; the sentinel and
+    the trash folder are never touched. Reads only metadata: the content is compared with
+    the manifest's SHA-256 when the file is moved (``stage_files``).
     """
     root = Path(partition_path)
     if not (root / sentinel).is_file():
@@ -122,10 +132,13 @@ def plan_clear(
         )
     pending = [s for s in catalog.archive_sets(label) if s.cleared_at is None]
     expected: dict[str, list[tuple[str, int, int]]] = {}
+    hashes: dict[tuple[str, int, int], set[str | None]] = {}
     for aset in pending:
         for entry in catalog.manifest(aset.name):
             if entry.kind in ("file", "symlink"):
-                expected.setdefault(entry.path, []).append((entry.kind, entry.size, entry.mtime_ns))
+                want = (entry.kind, entry.size, entry.mtime_ns)
+                expected.setdefault(entry.path, []).append(want)
+                hashes.setdefault((entry.path, entry.size, entry.mtime_ns), set()).add(entry.sha256)
     root_dev = os.lstat(root).st_dev
     entries: list[PlannedFile] = []
     kept: list[KeptFile] = []
@@ -139,12 +152,15 @@ def plan_clear(
             st = os.lstat(root / rel)
         except (FileNotFoundError, NotADirectoryError):
             continue  # already gone: nothing to remove
+        sums = tuple(sorted(h for h in hashes.get((rel, st.st_size, st.st_mtime_ns), ()) if h))
         if not any(_unchanged(st, *want) for want in expected[rel]):
             kept.append(KeptFile(rel, "changed since it was archived"))
         elif st.st_dev != root_dev:
             kept.append(KeptFile(rel, "on another filesystem than the partition"))
+        elif stat.S_ISREG(st.st_mode) and not sums:
+            kept.append(KeptFile(rel, "its manifest entry has no SHA-256 to check it against"))
         else:
-            entries.append(PlannedFile(rel, st.st_size, st.st_mtime_ns))
+            entries.append(PlannedFile(rel, st.st_size, st.st_mtime_ns, sums))
     for rel in sorted(_walk(root)):
         if rel not in expected and rel != sentinel:
             kept.append(KeptFile(rel, "in no archive (written after the archive was made)"))
@@ -207,8 +223,9 @@ def _ancestors(rel: str) -> list[str]:
 def stage_files(plan: ClearPlan) -> StagedClear:
     """Move the plan's files into a new trash stamp. Checks no gates (``PartitionClear`` does).
 
-    A file that changed since the plan stays where it is. On any error every moved file goes
-    back before the error propagates.
+    A file that changed since the plan, or whose bytes differ from every SHA-256 the plan
+    carries for it, stays where it is (kept, with the reason). On any error every moved file
+    goes back before the error propagates.
     """
     root = Path(plan.partition)
     dirs = {".": os.lstat(root).st_mtime_ns}  # taken before the trash folder changes them
@@ -224,7 +241,8 @@ def stage_files(plan: ClearPlan) -> StagedClear:
         "format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "state": "staging",
         "label": plan.label, "stamp": stamp, "created_at": datetime.now(timezone.utc).isoformat(),
         "sets": list(plan.sets), "dirs": dirs,
-        "files": [{"path": e.path, "size": e.size, "mtime_ns": e.mtime_ns} for e in plan.entries],
+        "files": [{"path": e.path, "size": e.size, "mtime_ns": e.mtime_ns, "sha256": list(e.sha256s)}
+                  for e in plan.entries],
     }
     _write_journal(stamp_dir, journal)  # before any move, so a crash can always be undone
     moved: list[str] = []
@@ -243,9 +261,17 @@ def stage_files(plan: ClearPlan) -> StagedClear:
                 continue
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.rename(src, dst)
-            if not _unchanged(os.lstat(dst), kind, entry.size, entry.mtime_ns):
-                os.rename(dst, src)  # written to in the instant before the move: keep it
-                kept.append(KeptFile(entry.path, "changed since the plan was made"))
+            if kind == "file":
+                problem = content_problem(dst, entry.size, entry.mtime_ns, entry.sha256s)
+            elif not _unchanged(os.lstat(dst), kind, entry.size, entry.mtime_ns):
+                problem = "changed since the plan was made"
+            else:
+                problem = None
+            if problem:
+                renamed = put_back(dst, src, stamp)
+                if renamed:
+                    problem += f"; a new file took its place, so it was put back as {renamed}"
+                kept.append(KeptFile(entry.path, problem))
                 continue
             moved.append(entry.path)
         journal.update(state="staged", moved=moved)
@@ -287,7 +313,11 @@ def _drop_stamp(stamp_dir: Path) -> None:
 
 
 def commit_staged(staged: StagedClear, catalog: Catalog) -> None:
-    """Purge the staged files, drop emptied folders, mark the sets cleared. Idempotent."""
+    """Purge the staged files, drop emptied folders, mark the sets cleared. Idempotent.
+
+    It also records that the partitions are owed a handover (``HANDOVER_KEY``), so the switch
+    to the other partition happens even when a crash stops the clear right after this.
+    """
     stamp_dir = staged.stamp_dir
     if not stamp_dir.is_dir():
         sets = [catalog.get_archive_set(name) for name in staged.sets]
@@ -301,6 +331,9 @@ def commit_staged(staged: StagedClear, catalog: Catalog) -> None:
         _write_journal(stamp_dir, journal)
     _purge(stamp_dir / FILES_DIR)
     _prune(Path(staged.partition), journal.get("moved", [f["path"] for f in journal["files"]]))
+    catalog.set_state(HANDOVER_KEY.format(label=journal["label"]), journal["stamp"])
+    # What stays (new files, files edited in place) reaches the mirror byte for byte next time.
+    catalog.set_state(CHECKSUM_MIRROR_DUE.format(label=journal["label"]), journal["stamp"])
     for name in journal["sets"]:
         aset = catalog.get_archive_set(name)
         if aset is not None and not aset.cleared_at:

@@ -51,6 +51,9 @@ def mirror(
         "--allow-empty",
         help="Mirror LABEL even if it holds only its sentinel (after a clear): empties its mirror.",
     ),
+    checksum: bool = typer.Option(
+        False, "--checksum", help="Compare every byte, not size and time (slower; the clear gate wants one run).",
+    ),
 ) -> None:
     """Mirror backup partitions to mirror.target with rsync now, as the nightly flow does.
 
@@ -75,7 +78,7 @@ def mirror(
                 with progress_bar(f"mirror {name}") as bar:
                     result = run_mirror(
                         cfg, name, catalog=catalog, dry_run=dry_run, allow_empty=allow_empty,
-                        max_delete=max_delete, progress=bar, check=False,
+                        max_delete=max_delete, progress=bar, check=False, checksum=checksum,
                     )
             except IcefloeError as exc:
                 failures.append((name, exc))

@@ -15,7 +15,7 @@ from icefloe.catalog import Catalog
 from icefloe.clear import ClearResult, Gate, check_gates, clear_partition
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.config import Settings
-from icefloe.partitions import PartitionStatus, active_partition, after_clear, status
+from icefloe.partitions import PartitionStatus, active_partition, finish_handover, status
 
 STATUS_VERSION = 1  # the shape of `icefloe status --json`; bump on incompatible change
 CLEAR_VERSION = 1  # the shape of `icefloe clear --json`
@@ -92,10 +92,10 @@ def clear(
     cfg.partition_folder(label)  # an unknown label or a missing folder: one line, before the catalog opens
     with open_catalog() as catalog:
         result = clear_partition(catalog, cfg, label, confirm=yes, dry_run=dry_run)
-        if dry_run or not result.sets_cleared:
+        if dry_run:
             active = active_partition(catalog, cfg)
         else:
-            active = after_clear(catalog, cfg, label)
+            active = finish_handover(catalog, cfg, label)
     if as_json:
         print_json(_clear_json(result, active))
     else:

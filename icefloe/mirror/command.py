@@ -80,6 +80,9 @@ class MirrorOptions:
     require_mount: bool = False
     rsync: str = "rsync"
     ssh: str = "ssh"
+    # rsync --checksum: compare every byte on both ends instead of size and mtime, so a file
+    # edited in place with its time kept is sent too. Reads everything; for chosen runs only.
+    checksum: bool = False
 
     @classmethod
     def from_config(cls, cfg: MirrorConfig) -> MirrorOptions:
@@ -146,6 +149,8 @@ def build_command(
         argv.append(f"--bwlimit={bwlimit}")
     if dry_run:
         argv.append("--dry-run")
+    if options.checksum:
+        argv.append("--checksum")
     if target.is_remote:
         argv += ["-e", ssh_command(options)]
     # Absolute, so a colon in a folder name is never read as a host.

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from icefloe.catalog import MIRROR_OK, Catalog, MirrorRun, now_iso
+from icefloe.catalog import CHECKSUM_MIRROR_DUE, MIRROR_CHECKSUM, MIRROR_OK, Catalog, MirrorRun, now_iso
 from icefloe.config import Settings
 from icefloe.errors import ConfigInvalid, IcefloeError, MirrorFailed, MirrorRefused
 from icefloe.mirror.command import (
@@ -176,9 +176,11 @@ def target_for(settings: Settings, label: str) -> MirrorTarget:
 
 
 def record_run(
-    catalog: Catalog, label: str, started_at: str, result: MirrorResult | None, error: IcefloeError | None
+    catalog: Catalog, label: str, started_at: str, result: MirrorResult | None, error: IcefloeError | None,
+    *, checksum: bool = False,
 ) -> None:
-    """The run in the catalog, and the MIRROR_OK verification the clear stage reads."""
+    """The run in the catalog, and the MIRROR_OK (and for a ``checksum`` run MIRROR_CHECKSUM)
+    verifications the clear stage reads."""
     ok = result.ok if result is not None else False
     message = (result.message if result is not None else None) or (error.message if error else None)
     detail = message or (result.target if result is not None else None)
@@ -197,6 +199,10 @@ def record_run(
         )
     )
     catalog.verify(f"partition:{label}", MIRROR_OK, ok, detail)
+    if checksum:
+        catalog.verify(f"partition:{label}", MIRROR_CHECKSUM, ok, detail)
+        if ok:
+            catalog.set_state(CHECKSUM_MIRROR_DUE.format(label=label), "")
 
 
 def run_mirror(
@@ -210,8 +216,13 @@ def run_mirror(
     progress: Progress | None = None,
     runner: Runner | None = None,
     check: bool = True,
+    checksum: bool = False,
 ) -> MirrorResult:
     """Mirror the configured partition ``label`` and record the outcome (dry runs are not).
+
+    ``checksum`` compares every byte (rsync --checksum); it is also used when a clear asked
+    for it (``CHECKSUM_MIRROR_DUE``). The archive pipeline's mirror after consolidation is
+    one, because the clear gate wants the mirror to hold the very bytes a clear removes.
 
     With ``check`` (the default) a failed run raises after it is recorded; without it the
     caller gets the result and calls ``raise_for_status()`` itself (after reporting it).
@@ -221,6 +232,8 @@ def run_mirror(
     part = settings.partition(label)
     target = target_for(settings, label)
     started_at = now_iso()
+    checksum = checksum or bool(catalog.get_state(CHECKSUM_MIRROR_DUE.format(label=label)))
+    options = replace(MirrorOptions.from_config(settings.mirror), checksum=checksum)
     cleared = cleared_since_last_mirror(catalog, label)
     if cleared is not None:
         # A verified clear emptied the partition on purpose: let the mirror follow it, deleting
@@ -231,7 +244,7 @@ def run_mirror(
         result = mirror_partition(
             part.path,
             target,
-            MirrorOptions.from_config(settings.mirror),
+            options,
             label=label,
             sentinel=part.sentinel,
             dry_run=dry_run,
@@ -242,16 +255,16 @@ def run_mirror(
         )
     except IcefloeError as exc:
         if not dry_run:
-            record_run(catalog, label, started_at, None, exc)
+            record_run(catalog, label, started_at, None, exc, checksum=checksum)
         raise
     except KeyboardInterrupt:
         # rsync was stopped part-way: the mirror is neither the old copy nor the new one.
         if not dry_run:
             stopped = MirrorFailed(f"mirror of {label} was interrupted; run it again to finish it")
-            record_run(catalog, label, started_at, None, stopped)
+            record_run(catalog, label, started_at, None, stopped, checksum=checksum)
         raise
     if not dry_run:
-        record_run(catalog, label, started_at, result, None)
+        record_run(catalog, label, started_at, result, None, checksum=checksum)
     if check:
         result.raise_for_status()
     return result

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from icefloe.catalog import MIRROR_OK, Catalog
+from icefloe.catalog import CHECKSUM_MIRROR_DUE, MIRROR_CHECKSUM, MIRROR_OK, Catalog
 from icefloe.config import MirrorConfig, load_settings
 from icefloe.errors import (
     ConfigInvalid,
@@ -29,6 +30,7 @@ from icefloe.mirror import (
     run_mirror,
     ssh_command,
 )
+from icefloe.mirror.output import SubprocessRunner
 from icefloe.progress import NullProgress
 
 STATS = """\
@@ -390,3 +392,36 @@ def test_run_mirror_can_hand_back_a_failed_result(configured: Path, fake_runner)
         with pytest.raises(Transient):
             run_mirror(settings, "photos-a", catalog=catalog, runner=fake_runner(stderr=REFUSED, exit_code=12))
         assert [r.ok for r in catalog.mirror_runs("photos-a")] == [False, False]
+
+
+def test_a_checksum_run_sends_a_file_edited_in_place_with_its_time_kept(configured: Path, workspace: Path) -> None:
+    settings = load_settings(configured, {})
+    img, copy = workspace / "photos-a" / "img.jpg", workspace / "mirror" / "photos-a" / "img.jpg"
+    with Catalog.open(settings.catalog_path) as catalog:
+        run_mirror(settings, "photos-a", catalog=catalog)
+        st = os.stat(img)
+        img.write_bytes(b"\xff\xd8" + b"y" * 5000)  # same size; the photo tool puts the time back
+        os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns))
+        quick = run_mirror(settings, "photos-a", catalog=catalog)
+        assert quick.files_transferred == 0 and copy.read_bytes() != img.read_bytes()
+        assert catalog.latest_verification("partition:photos-a", MIRROR_CHECKSUM) is None
+        summed = run_mirror(settings, "photos-a", catalog=catalog, checksum=True)
+        assert summed.files_transferred == 1 and copy.read_bytes() == img.read_bytes()
+        assert catalog.latest_verification("partition:photos-a", MIRROR_CHECKSUM).ok
+
+
+def test_after_a_clear_the_next_mirror_compares_every_byte(configured: Path, workspace: Path) -> None:
+    settings = load_settings(configured, {})
+    with Catalog.open(settings.catalog_path) as catalog:
+        catalog.set_state(CHECKSUM_MIRROR_DUE.format(label="photos-a"), "20261201T000000Z-0")
+        seen: list[list[str]] = []
+        real = SubprocessRunner()
+
+        class Spy:
+            def run(self, argv, on_stdout, on_stderr):
+                seen.append(list(argv))
+                return real.run(argv, on_stdout, on_stderr)
+
+        run_mirror(settings, "photos-a", catalog=catalog, runner=Spy())
+        run_mirror(settings, "photos-a", catalog=catalog, runner=Spy())
+    assert "--checksum" in seen[0] and "--checksum" not in seen[1]  # due once, then done
