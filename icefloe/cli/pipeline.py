@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from icefloe.cli.app import app, info, print_json, state
+from icefloe.cli.prefect_edge import quiet_tracebacks
 from icefloe.errors import IcefloeError, UsageError
 
 DEMO_MARKER = ".icefloe-demo"
@@ -30,6 +31,7 @@ class StageFailed(IcefloeError):
 
 def run_flow(flow: Any, **params: Any) -> Any:
     """Run a flow in this process; a failed run becomes its failed stage's one line."""
+    quiet_tracebacks()
     flow_state = flow(**params, return_state=True)
     if flow_state.is_completed():
         return flow_state.result()
@@ -177,7 +179,6 @@ def demo(
             "AWS_ACCESS_KEY_ID": "demo",
             "AWS_SECRET_ACCESS_KEY": "demo",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
     )
     os.environ.pop("AWS_PROFILE", None)

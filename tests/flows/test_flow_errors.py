@@ -42,6 +42,7 @@ def _icefloe(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, list[str]]
     with pytest.raises(SystemExit) as exit_info:
         main(list(args))
     err = capsys.readouterr().err
+    assert "Traceback" not in err  # the traceback stays in the run's logs on the Prefect server
     # Prefect's own log lines come first; icefloe's verdict is the last line, and the only one.
     return exit_info.value.code, [line for line in err.splitlines() if line.startswith("icefloe:")]
 
