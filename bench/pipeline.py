@@ -37,7 +37,7 @@ target = "mirror-{tag}"
 [archive]
 disc = "dvd+r"
 burner = "none"
-password_env = "BENCH_NO_PASSWORD"
+encrypt = false
 [coldstore]
 backend = "s3"
 bucket = "bench-{tag}"

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from icefloe.errors import CatalogError, NotEnoughSpace
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -78,6 +78,10 @@ MIGRATIONS: dict[int, str] = {
         detail TEXT, at TEXT NOT NULL);
     CREATE INDEX verifications_subject ON verifications(subject, kind);
     """,
+    # A verifier of the password an encrypted set was made with (icefloe/passwords.py).
+    2: """
+    ALTER TABLE archive_sets ADD COLUMN password_verifier TEXT;
+    """,
 }
 
 # Kinds of verification the clear gates read (see DESIGN.md, "Nothing is lost").
@@ -112,6 +116,7 @@ class ArchiveSet:
     manifest_sha256: str | None = None
     created_at: str = ""
     cleared_at: str | None = None
+    password_verifier: str | None = None  # salted scrypt hash, never the password
 
 
 @dataclass(frozen=True)

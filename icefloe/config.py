@@ -88,6 +88,10 @@ class MirrorConfig(Section):
 class ArchiveConfig(Section):
     password_env: str | None = "ICEFLOE_ARCHIVE_PASSWORD"
     password_secret_block: str | None = None
+    # Off only when written so: with it on, archiving without a password is refused.
+    encrypt: bool = True
+    # True for the one run that starts using a new password (icefloe/passwords.py).
+    new_password: bool = False
     disc: DiscType = "dvd+r"
     burner: str = "none"  # "none", a device such as "/dev/sr0", or "stdio:/path/file"
     burn_tool: Literal["xorriso", "growisofs"] = "xorriso"
@@ -368,6 +372,8 @@ cron = "0 2 * * *"       # the nightly mirror
 # The password is never written here. Name where it comes from instead:
 password_env = "ICEFLOE_ARCHIVE_PASSWORD"
 # password_secret_block = "icefloe-archive"     # a Prefect Secret block
+# Archiving stops when that password is unset. Unencrypted archives only with:
+# encrypt = false
 disc = "dvd+r"           # dvd+r, dvd-r, dvd+r-dl, dvd-r-dl, bd-r, bd-r-dl, none
 burner = "none"          # "none", "/dev/sr0", or "stdio:/path/file" to burn into a file
 compression = "auto"     # auto: media is stored, everything else LZMA2; or lzma2, copy

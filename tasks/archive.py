@@ -20,6 +20,7 @@ from icefloe.archive import consolidate, test_archive, volume_plan
 from icefloe.catalog import TESTZIP, Catalog
 from icefloe.config import ArchiveConfig, read_password
 from icefloe.errors import IcefloeError, InputNotFound, PasswordError
+from icefloe.passwords import check_for_archiving, for_writing
 from tasks.common import ArtifactProgress, retry_if_transient, settings_for
 
 
@@ -44,6 +45,14 @@ def archive_password(archive: ArchiveConfig) -> str | None:
     return password
 
 
+def archiving_password(archive: ArchiveConfig) -> str | None:
+    """The password new archives are made with: refused when missing, unless encryption is
+    off by ``archive.encrypt = false`` (then None)."""
+    if not archive.encrypt:
+        return None
+    return for_writing(archive, archive_password(archive))
+
+
 @task(
     name="consolidate-partition",
     task_run_name="consolidate {label}",
@@ -60,12 +69,14 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     settings = settings_for(config)
     part = settings.partition_folder(label)
     volume_size, disc_capacity = volume_plan(settings.archive)
+    password = archiving_password(settings.archive)  # before anything is written
     with Catalog.open(settings.catalog_path) as catalog:  # checked before anything is written
+        check_for_archiving(catalog, password, new_password=settings.archive.new_password)
         result = consolidate(
             part.path,
             Path(out_dir) if out_dir else settings.work_dir / "archives",
             label=label,
-            password=archive_password(settings.archive),
+            password=password,
             volume_size=volume_size,
             disc_capacity=disc_capacity,
             compression=settings.archive.compression,

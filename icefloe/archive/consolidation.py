@@ -35,6 +35,7 @@ from icefloe.archive.volumes import StreamWriter, volume_name
 from icefloe.catalog import TESTZIP, ArchiveRecord, ArchiveSet, Catalog, ManifestEntry, Verification
 from icefloe.errors import IcefloeError, NotEnoughSpace, TooLarge, UsageError
 from icefloe.fsutil import fsync_dir
+from icefloe.passwords import make_verifier
 from icefloe.progress import NullProgress, Progress
 
 MIB = 1024 * 1024
@@ -74,6 +75,7 @@ class Consolidation:
     compressed_bytes: int  # bytes put in LZMA2 folders
     folders: int
     seconds: float
+    password_verifier: str | None = None  # recorded with the set (icefloe/passwords.py)
 
     @property
     def entries(self) -> tuple[ManifestEntry, ...]:
@@ -329,6 +331,7 @@ def consolidate(
         compressed_bytes=sum(m.size for run in lz_runs for m in run),
         folders=len(copy_runs) + len(lz_runs) + 1,
         seconds=time.monotonic() - started,
+        password_verifier=make_verifier(password) if password else None,
     )
     if catalog is not None:
         try:
@@ -505,6 +508,7 @@ def record_consolidation(catalog: Catalog, result: Consolidation) -> None:
         encrypted=result.encrypted,
         manifest_path=str(result.manifest_path),
         manifest_sha256=result.manifest_sha256,
+        password_verifier=result.password_verifier,
         created_at=result.created_at,
     )
     archives = [

@@ -9,11 +9,19 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.config import ArchiveConfig
+from icefloe.passwords import check_for_archiving
 
 
 def archive_password(archive: ArchiveConfig) -> str | None:
     """The password from the environment, else from the Prefect Secret block the config names."""
     from tasks.archive import archive_password as resolve  # imports Prefect: only when asked
+
+    return resolve(archive)
+
+
+def archiving_password(archive: ArchiveConfig) -> str | None:
+    """The password new archives are made with; refused when missing unless encrypt = false."""
+    from tasks.archive import archiving_password as resolve  # imports Prefect: only when asked
 
     return resolve(archive)
 
@@ -32,6 +40,7 @@ def summary(result) -> dict:
         "bytes": result.total_bytes,
         "archive_bytes": result.archive_bytes,
         "encrypted": result.encrypted,
+        "encryption": "AES-256, names too" if result.encrypted else "off (archive.encrypt = false)",
         "seconds": round(result.seconds, 2),
     }
 
@@ -61,10 +70,11 @@ def consolidate(
 
     cfg = settings()
     part = cfg.partition_folder(label)
-    password = archive_password(cfg.archive)
+    password = archiving_password(cfg.archive)  # refused here, before anything is written
     volume_size, disc_capacity = volume_plan(cfg.archive, split=not no_volumes)
     target = out if out is not None else cfg.work_dir / "archives"
     with open_catalog() as catalog, progress_bar(f"consolidating {label}") as bar:
+        check_for_archiving(catalog, password, new_password=cfg.archive.new_password)
         result = run(
             part.path,
             target,
@@ -87,6 +97,7 @@ def consolidate(
     info(
         f"{label}: {result.file_count} files, {result.total_bytes / 1e9:.2f} GB -> "
         f"{result.archive_bytes / 1e9:.2f} GB in {count} volume{'s' if count != 1 else ''}"
-        f"{', encrypted' if result.encrypted else ''}; tested in {result.seconds:.0f} s"
+        f", {'encrypted' if result.encrypted else 'NOT encrypted (archive.encrypt = false)'}; "
+        f"tested in {result.seconds:.0f} s"
     )
     typer.echo(str(result.directory))

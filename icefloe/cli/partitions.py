@@ -15,6 +15,7 @@ from icefloe.catalog import Catalog
 from icefloe.clear import ClearResult, Gate, check_gates, clear_partition
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.config import Settings
+from icefloe.passwords import describe
 from icefloe.partitions import PartitionStatus, active_partition, finish_handover, status
 
 STATUS_VERSION = 1  # the shape of `icefloe status --json`; bump on incompatible change
@@ -124,6 +125,7 @@ def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
         "version": STATUS_VERSION,
         "active": active_partition(catalog, cfg),
         "fill_threshold": cfg.pipeline.fill_threshold,
+        "encryption": {"encrypt": cfg.archive.encrypt, "detail": describe(cfg.archive)},
         "partitions": partitions,
         "pending_jobs": [asdict(j) for j in catalog.jobs(pending=True)],
         "open_uploads": [asdict(u) for u in catalog.uploads("open")],
@@ -151,6 +153,7 @@ def _print_status(data: dict[str, Any]) -> None:
                       mirror)
     console.print(parts)
     console.print(f"active partition: [bold]{data['active']}[/bold] (marked *)")
+    console.print(f"new archives: {data['encryption']['detail']}", markup=False, soft_wrap=True)
     for p in data["partitions"]:
         if p["hint"]:
             console.print(f"{p['label']} is not mounted: {p['hint']}", soft_wrap=True, markup=False)

@@ -95,8 +95,15 @@ def archive(
     """
     from flows.archive import archive_partition
 
-    state().settings().partition(label)  # a typo fails here, before Prefect starts
+    cfg = state().settings()
+    cfg.partition_folder(label)  # a typo or a missing folder fails here, before Prefect starts
+    if not dry_run:
+        check_archiving_password(cfg)  # so does a missing or wrong password
     result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
+    if not dry_run:
+        from icefloe.passwords import describe
+
+        result = {**result, "encryption": describe(cfg.archive)}
     if as_json:
         print_json(result)
     elif dry_run:
@@ -104,7 +111,20 @@ def archive(
              f"({result['disc']} discs, {result['backend']} {result['container']})")
     else:
         info(f"{label}: set {result['set']}, {len(result['volumes'])} archive(s), "
-             f"{len(result['images'])} disc image(s), stored as {', '.join(result['stored'])}")
+             f"{len(result['images'])} disc image(s), stored as {', '.join(result['stored'])}; "
+             f"{result['encryption']}")
+
+
+def check_archiving_password(cfg: Any) -> None:
+    """Refuse a missing password, or one that differs from the last set's, in one line."""
+    from icefloe.catalog import Catalog
+    from icefloe.cli.archive import archiving_password
+    from icefloe.passwords import check_for_archiving
+
+    password = archiving_password(cfg.archive)
+    if password is not None and cfg.catalog_path.exists():
+        with Catalog.open(cfg.catalog_path) as catalog:
+            check_for_archiving(catalog, password, new_password=cfg.archive.new_password)
 
 
 DEMO_TOML = """\

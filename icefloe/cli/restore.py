@@ -11,6 +11,7 @@ import typer
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.basics import catalog_app
 from icefloe.errors import UsageError
+from icefloe.passwords import check_for_reading, source
 
 MAX_LISTED = 10
 
@@ -133,6 +134,7 @@ def _from_coldstore(names, to, partition, select, wait, tier, yes, overwrite, ke
     with open_catalog() as catalog:
         store = open_coldstore(cfg.coldstore, catalog)
         sets = resolve_sets(catalog, name, partition)
+        check_for_reading(catalog, sets, password, source(cfg.archive))  # before any retrieval
         plan = plan_restore(
             store, catalog, sets, download_dir=download_dir, tier=tier or cfg.restore.tier,
             prices=cfg.restore.prices, storage_class=cfg.coldstore.storage_class,

@@ -51,11 +51,12 @@ def test_consolidate_json_records_the_set(workspace: Path) -> None:
 
 def test_consolidate_plain_prints_the_folder(workspace: Path) -> None:
     fill(workspace)
-    proc = icefloe("consolidate", "photos-a", "--out", "elsewhere", "--workers", "1", "--no-volumes", cwd=workspace)
+    proc = icefloe("consolidate", "photos-a", "--out", "elsewhere", "--workers", "1", "--no-volumes", cwd=workspace,
+                   env={"ICEFLOE_ARCHIVE__ENCRYPT": "false"})
     assert proc.returncode == 0, proc.stderr
     folder = Path(proc.stdout.strip())
     assert folder.parent == workspace / "elsewhere" and folder.is_dir()
-    assert "photos-a: 2 files" in proc.stderr and "encrypted" not in proc.stderr
+    assert "photos-a: 2 files" in proc.stderr and "NOT encrypted (archive.encrypt = false)" in proc.stderr
 
 
 def test_consolidate_errors_are_one_line(workspace: Path) -> None:
@@ -63,7 +64,7 @@ def test_consolidate_errors_are_one_line(workspace: Path) -> None:
         (["consolidate", "photos-z"], "no partition labelled 'photos-z'", 2),
         (["consolidate", "photos-b"], "holds no files to archive", 2),
     ):
-        proc = icefloe(*args, cwd=workspace)
+        proc = icefloe(*args, cwd=workspace, env={"ICEFLOE_ARCHIVE_PASSWORD": "pw"})
         assert proc.returncode == code, proc.stderr
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("icefloe: ") and needle in lines[0], proc.stderr
@@ -74,7 +75,7 @@ def test_consolidate_errors_are_one_line(workspace: Path) -> None:
 
 def test_two_consolidations_at_once_both_finish_with_distinct_sets(workspace: Path) -> None:
     fill(workspace)
-    environ = {k: v for k, v in os.environ.items() if k != "ICEFLOE_ARCHIVE_PASSWORD"}
+    environ = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", MAIN, "consolidate", "photos-a", "--json", "--workers", "1"],

@@ -32,7 +32,7 @@ def pipeline_config(workspace: Path, standin) -> Callable[..., Path]:
         config.write_text(
             config.read_text().replace('[archive]\ndisc = "dvd+r"\n', "")
             + '[mirror]\ntarget = "offsite"\n'
-            + '[archive]\ndisc = "dvd+r"\nburner = "none"\npassword_env = "ICEFLOE_TEST_NO_PASSWORD"\n'
+            + '[archive]\ndisc = "dvd+r"\nburner = "none"\nencrypt = false\n'
             + f'[coldstore]\nbackend = "{backend}"\n{where}\n{coldstore}'
         )
         return config
