@@ -10,12 +10,15 @@ clear-partition deployment or the inventory poll, once every copy is confirmed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, pause_flow_run
+from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
+from icefloe.errors import DeviceError
 from tasks.archive import consolidate_partition_task, test_archive_task
 from tasks.common import settings_for
 from tasks.disc import build_images_task, burn_image_task, verify_image_task
@@ -85,10 +88,27 @@ def burn_all(images: list[str], verified: list, config: str | None, burner: str)
     for index, (image, check) in enumerate(zip(images, verified), start=1):
         check.result()
         if index > 1 and not burner.startswith("stdio:"):
-            pause_flow_run(
-                wait_for_input=NextDisc.with_initial_data(
-                    description=f"Insert blank disc {index} of {len(images)} into {burner}, then confirm."
-                ),
-                timeout=24 * 3600,
-            )
+            ask_for_disc(index, len(images), burner)
         burn_image_task(image, config)
+
+
+DISC_WAIT_S = 24 * 3600  # how long a run waits for the next blank disc before it gives up
+
+
+def ask_for_disc(index: int, total: int, burner: str) -> None:
+    """Pause until the person confirms the next disc is in; "not inserted" asks again."""
+    deadline = time.monotonic() + DISC_WAIT_S
+    ask = f"Insert blank disc {index} of {total} into {burner}, then confirm."
+    late = DeviceError(f"blank disc {index} of {total} was not inserted into {burner} in time; "
+                       "nothing more was burned: retry the run to continue")
+    while True:
+        left = int(deadline - time.monotonic())
+        if left <= 0:
+            raise late
+        try:
+            answer = pause_flow_run(wait_for_input=NextDisc.with_initial_data(description=ask), timeout=left)
+        except FlowPauseTimeout:
+            raise late from None
+        if answer.inserted:
+            return
+        ask = f"Disc {index} of {total} is not in {burner} yet: insert a blank disc, then confirm."
