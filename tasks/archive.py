@@ -95,6 +95,8 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
             f"{', encrypted' if result.encrypted else ''}; tested"
         ),
     )
+    if result.leftovers_removed:
+        get_run_logger().info("removed what killed runs left: %s", ", ".join(result.leftovers_removed))
     get_run_logger().info(
         "%s: %d files (%d bytes) -> %d volume(s), %d bytes, tested in %.1f s",
         result.set_name, result.file_count, result.total_bytes, len(result.volumes),

@@ -34,7 +34,7 @@ from icefloe.archive.sevenzip import FolderJob, FolderResult, Member
 from icefloe.archive.volumes import StreamWriter, volume_name
 from icefloe.catalog import TESTZIP, ArchiveRecord, ArchiveSet, Catalog, ManifestEntry, Verification
 from icefloe.errors import IcefloeError, NotEnoughSpace, TooLarge, UsageError
-from icefloe.fsutil import fsync_dir
+from icefloe.fsutil import WRITER_LOCK, fsync_dir, remove_leftovers, writer_lock
 from icefloe.passwords import make_verifier
 from icefloe.progress import NullProgress, Progress
 
@@ -44,6 +44,8 @@ MIN_VOLUME = 64 * 1024
 RATE = {COPY: 3e8, LZMA2: 1.5e7}
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# What a killed consolidation leaves: its partial folder (see ``partial_dir``).
+PARTIAL_RE = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}-\d{8}T\d{6}Z\.partial")
 
 VolumeSizer = Callable[[int], int]
 
@@ -76,6 +78,7 @@ class Consolidation:
     folders: int
     seconds: float
     password_verifier: str | None = None  # recorded with the set (icefloe/passwords.py)
+    leftovers_removed: tuple[str, ...] = ()  # killed runs' partial folders removed first
 
     @property
     def entries(self) -> tuple[ManifestEntry, ...]:
@@ -271,6 +274,7 @@ def consolidate(
         _refuse_oversize(entries, disc_capacity)
     copy_runs, lz_runs, small, dirs = plan_folders(source, entries, workers)
     biggest_lz = max((sum(m.size for m in run) for run in lz_runs), default=0)
+    leftovers = remove_leftovers(out_dir, PARTIAL_RE)  # before the space check: they free room
     _check_space(pipeline_needs(out_dir, image_dir, total_bytes=total_bytes, biggest_lz=biggest_lz,
                                 items_bound=items_bound, volume_size=volume_size), label)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,21 +289,11 @@ def consolidate(
     progress.on_queued(2 * total_bytes, f"consolidating {label}")
     runner = make_runner(workers, _Capped(progress, 2 * total_bytes))
     try:
-        paths, manifest = _write(plan, runner)
-        archive_size = sum(p.stat().st_size for p in paths)
-        if volume_size is None and disc_capacity is not None and archive_size > disc_capacity:
-            raise TooLarge(
-                f"the archive of {label} is {_human(archive_size)}, more than one disc holds "
-                f"({_human(disc_capacity)}): let icefloe split it into disc-sized volumes "
-                "(drop --no-volumes), or use a larger disc type"
-            )
-        # testzip before anything is reported, then the sidecar with the volumes' checksums.
-        shas = check_and_hash(paths, password, runner, expected_members=len(entries) + 1)
-        volumes_info = [(p.name, p.stat().st_size, sha) for p, sha in zip(paths, shas)]
-        manifest = manifest.with_volumes([mf.Volume(*v) for v in volumes_info])
-        manifest_sha = manifest.write(plan.partial / mf.sidecar_name(set_name))
-        fsync_dir(plan.partial)
-        os.rename(plan.partial, final_dir)
+        with writer_lock(plan.partial):  # a later run removes the folder only once this is gone
+            volumes_info, manifest, manifest_sha = _write_and_test(plan, runner, disc_capacity, len(entries))
+            os.unlink(plan.partial / WRITER_LOCK)
+            fsync_dir(plan.partial)
+            os.rename(plan.partial, final_dir)
         fsync_dir(out_dir)
     except OSError as exc:  # the output's trouble: input errors were raised as InputUnreadable
         shutil.rmtree(plan.partial, ignore_errors=True)
@@ -332,6 +326,7 @@ def consolidate(
         folders=len(copy_runs) + len(lz_runs) + 1,
         seconds=time.monotonic() - started,
         password_verifier=make_verifier(password) if password else None,
+        leftovers_removed=tuple(str(p) for p in leftovers),
     )
     if catalog is not None:
         try:
@@ -340,6 +335,27 @@ def consolidate(
             shutil.rmtree(final_dir, ignore_errors=True)
             raise
     return result
+
+
+def _write_and_test(
+    plan: _Plan, runner: InlineRunner | PoolRunner, disc_capacity: int | None, entry_count: int
+) -> tuple[list[tuple[str, int, str]], mf.Manifest, str]:
+    """Write the archive in the partial folder, testzip it, add the sidecar manifest; returns
+    (name, size, SHA-256) per volume, the manifest and the sidecar's SHA-256."""
+    paths, manifest = _write(plan, runner)
+    archive_size = sum(p.stat().st_size for p in paths)
+    if plan.volume_size is None and disc_capacity is not None and archive_size > disc_capacity:
+        raise TooLarge(
+            f"the archive of {plan.label} is {_human(archive_size)}, more than one disc holds "
+            f"({_human(disc_capacity)}): let icefloe split it into disc-sized volumes "
+            "(drop --no-volumes), or use a larger disc type"
+        )
+    # testzip before anything is reported, then the sidecar with the volumes' checksums.
+    shas = check_and_hash(paths, plan.password, runner, expected_members=entry_count + 1)
+    volumes_info = [(p.name, p.stat().st_size, sha) for p, sha in zip(paths, shas)]
+    manifest = manifest.with_volumes([mf.Volume(*v) for v in volumes_info])
+    manifest_sha = manifest.write(plan.partial / mf.sidecar_name(plan.set_name))
+    return volumes_info, manifest, manifest_sha
 
 
 def _output_error(exc: OSError, out_dir: Path) -> IcefloeError:
@@ -455,7 +471,8 @@ def manifest_mtime(now: datetime) -> int:
 
 
 def _write_job(job: FolderJob, report) -> FolderResult:
-    return sevenzip.write_folder(job, report)
+    with writer_lock(Path(job.directory)):  # a worker outliving a killed parent still holds it
+        return sevenzip.write_folder(job, report)
 
 
 def _name_volumes(partial: Path, basename: str, end: int, volume_size: int | None) -> list[Path]:

@@ -107,9 +107,10 @@ def _show_plans(plans, names, as_json: bool) -> None:
 
 
 def _build(plans, target_dir: Path, names, catalog, as_json: bool) -> None:
-    from icefloe.disc.image import build_image, check_space
+    from icefloe.disc.image import build_image, check_space, remove_image_leftovers
     from icefloe.disc.records import record_image, verify_recorded_image
 
+    remove_image_leftovers(target_dir)
     check_space(target_dir, sum(p.size for p in plans))
     built = []
     for plan, name in zip(plans, names):

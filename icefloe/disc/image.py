@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 from collections.abc import Mapping
@@ -26,12 +27,14 @@ from icefloe.disc.capacity import SECTOR, human
 from icefloe.disc.entries import DiscEntry, DiscPlan
 from icefloe.disc.stream import BLOCK, EMPTY_SHA256, ImageWriter, Source, Worker
 from icefloe.errors import ChecksumMismatch, InputUnreadable, NotEnoughSpace, TooLarge
-from icefloe.fsutil import atomic_output, atomic_write_bytes
+from icefloe.fsutil import atomic_output, atomic_write_bytes, remove_leftovers
 from icefloe.progress import NullProgress, Progress
 
 SIDECAR_FORMAT = "icefloe-disc-image"
 SIDECAR_VERSION = 1
 SPACE_MARGIN = 16 * 1024 * 1024
+# What a killed image write leaves beside the image: atomic_output's temporary files.
+PART_RE = re.compile(r"\..+\.iso(\.json)?\.[A-Za-z0-9_]+\.part")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,11 @@ class ImageInfo:
 
 def sidecar_path(image_path: Path | str) -> Path:
     return Path(f"{image_path}.json")
+
+
+def remove_image_leftovers(folder: Path) -> list[Path]:
+    """Remove the temporary image files killed runs left in ``folder`` (none a live run writes)."""
+    return remove_leftovers(folder, PART_RE)
 
 
 def check_space(folder: Path, nbytes: int) -> None:

@@ -29,6 +29,7 @@ from icefloe.disc.image import (
     build_image,
     check_space,
     read_sidecar,
+    remove_image_leftovers,
     verify_image,
 )
 from icefloe.disc.plan import plan_discs
@@ -100,6 +101,7 @@ def build_set_images(
 ) -> list[ImageInfo]:
     """Plan, write and record every image of a set; each image is verified separately."""
     plans = plan_set(catalog, set_name, disc_type, capacity=capacity)
+    remove_image_leftovers(Path(out_dir))  # before the space check: they free room
     check_space(Path(out_dir), sum(p.size for p in plans))
     infos = []
     for plan in plans:

@@ -7,6 +7,7 @@ full", raised by a trigger inside the recording transaction).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -90,6 +91,7 @@ def test_cli_on_a_full_catalog_is_one_line_and_keeps_nothing(workspace: Path) ->
     proc = subprocess.run(
         [sys.executable, "-c", "from icefloe.cli import main; main()", "consolidate", "photos-b", "--workers", "1"],
         cwd=workspace, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env={**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"},
     )
     assert proc.returncode == 3, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

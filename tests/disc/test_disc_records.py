@@ -94,3 +94,46 @@ def test_missing_set_or_volume(catalog, tmp_path: Path) -> None:
     volumes[1].unlink()
     with pytest.raises(InputNotFound, match=f"volume {volumes[1].name} is not at"):
         plan_set(catalog, "photos-a-1", "dvd+r")
+
+
+def test_killed_image_writes_are_removed_by_the_next_build(catalog, tmp_path: Path) -> None:
+    """SIGKILL while an image is written leaves a temporary file; the next build removes it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from icefloe.fsutil import atomic_output
+
+    record_set(catalog, tmp_path, nbytes=500_000)
+    out = tmp_path / "discs"
+    out.mkdir()
+    killed = subprocess.run(
+        [sys.executable, "-c",
+         "import os, signal, sys\n"
+         "from pathlib import Path\n"
+         "from icefloe.fsutil import atomic_output\n"
+         "with atomic_output(Path(sys.argv[1])) as fh:\n"
+         "    fh.write(b'\\0' * 1_000_000); fh.flush()\n"
+         "    os.kill(os.getpid(), signal.SIGKILL)\n",
+         str(out / "photos-a-1-disc-01-of-01.iso")],
+        capture_output=True, timeout=60,
+    )
+    assert killed.returncode == -9
+    (left,) = [p for p in out.iterdir() if p.name.endswith(".part")]
+    assert left.name.startswith(".photos-a-1-disc-01-of-01.iso.") and left.stat().st_size == 1_000_000
+    then = time.time() - 60
+    os.utime(left, (then, then))
+    keep = out / "notes.part"  # not an image's temporary name
+    keep.write_bytes(b"mine")
+    os.utime(keep, (then, then))
+    with atomic_output(out / "other.iso") as live:  # a live writer's file stays
+        live.write(b"x")
+        (live_part,) = [p for p in out.iterdir() if p.name.startswith(".other.iso.")]
+        os.utime(live_part, (then, then))
+        infos = build_set_images(catalog, "photos-a-1", "dvd+r", out, capacity=CAPACITY)
+        assert live_part.exists()
+    assert not left.exists() and keep.exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".iso")) == sorted(
+        ["other.iso", *(Path(i.path).name for i in infos)]
+    )
