@@ -49,7 +49,8 @@ def mirror_partitions(
         dry_run: list what rsync would change, change nothing, record nothing.
         archive_when_full: after mirroring, when the active partition is over
             pipeline.fill_threshold, make the other one active and start the
-            archive-partition deployment for the full one.
+            archive-partition deployment for the full one. When no other partition
+            can take over, the full one stays active and no archive run starts.
         config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
     """
     settings = settings_for(config)

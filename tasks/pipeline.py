@@ -14,7 +14,7 @@ from prefect.tasks import exponential_backoff
 from icefloe.archive.scan import scan_partition
 from icefloe.catalog import Catalog
 from icefloe.coldstore import JobNotReady, open_coldstore, parse_inventory, reconcile
-from icefloe.errors import ChecksumMismatch, GateNotMet
+from icefloe.errors import ChecksumMismatch, GateNotMet, UsageError
 from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
 from tasks.common import retry_if_transient, settings_for
 
@@ -108,25 +108,44 @@ def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
         return [j.job_id for j in catalog.jobs(pending=True, kind="inventory")]
 
 
+def live_set(catalog: Catalog, label: str) -> str | None:
+    """The set of ``label`` that is still being archived, when the catalog can tell; else None.
+
+    The hook for the set lifecycle: once the catalog records each set's state (``live_sets``),
+    a partition with a live set is being archived already and no second run starts for it.
+    Until then the catalog cannot tell a live set from one whose run failed, so none is live.
+    """
+    live_sets = getattr(catalog, "live_sets", None)
+    names = live_sets(label) if live_sets is not None else []
+    return names[0] if names else None
+
+
 @task(name="check fill level", cache_policy=NO_CACHE)
 def check_fill_task(config: str | None = None) -> dict[str, Any]:
     """The active partition's fill level; when over the threshold, the other becomes active.
 
-    Returns {"active", "fill", "full": label or None}.
+    Returns {"active", "fill", "full": label or None}. ``full`` names a partition only when it
+    handed over to another one and holds no live set: a partition that stays active (rotation
+    refused) keeps taking data and is not archived, however many nights it stays full.
     """
     settings = settings_for(config)
+    logger = get_run_logger()
     with Catalog.open(settings.catalog_path) as catalog:
         label = active_partition(catalog, settings)
         part = settings.partition(label)
         level = fill_level(part.path, capacity_bytes(part))
         full = None
         if level >= settings.pipeline.fill_threshold:
-            full = label
             try:
-                label = rotate(catalog, settings, full)
-            except GateNotMet as exc:
-                # The full partition is still archived; new data has nowhere else to go yet.
-                get_run_logger().warning("%s is full but stays active: %s", full, exc.message)
-    get_run_logger().info("active partition %s; fill %.0f%%%s", label, 100 * level,
-                          f"; {full} is full and goes to archiving" if full else "")
+                label = rotate(catalog, settings, part.label)
+            except (GateNotMet, UsageError) as exc:
+                logger.warning("%s is full but stays active, so it is not archived yet: %s", label, exc.message)
+            else:
+                full = part.label
+                running = live_set(catalog, full)
+                if running is not None:
+                    logger.info("%s is full and already being archived (%s)", full, running)
+                    full = None
+    logger.info("active partition %s; fill %.0f%%%s", label, 100 * level,
+                f"; {full} is full and goes to archiving" if full else "")
     return {"active": label, "fill": level, "full": full}
