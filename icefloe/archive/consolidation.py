@@ -111,7 +111,7 @@ def reserve_set(
             continue
         partial = partial_dir(out_dir, name)
         try:
-            partial.mkdir()
+            partial.mkdir(mode=0o700)  # owner-only, as the catalog: the archive is the data
         except FileExistsError:
             continue  # another run holds this name
         if (out_dir / name).exists():  # finished between the check and the mkdir
@@ -277,7 +277,7 @@ def consolidate(
     leftovers = remove_leftovers(out_dir, PARTIAL_RE)  # before the space check: they free room
     _check_space(pipeline_needs(out_dir, image_dir, total_bytes=total_bytes, biggest_lz=biggest_lz,
                                 items_bound=items_bound, volume_size=volume_size), label)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     set_name, partial = reserve_set(out_dir, label, now, catalog)
     final_dir = out_dir / set_name
@@ -292,6 +292,8 @@ def consolidate(
         with writer_lock(plan.partial):  # a later run removes the folder only once this is gone
             volumes_info, manifest, manifest_sha = _write_and_test(plan, runner, disc_capacity, len(entries))
             os.unlink(plan.partial / WRITER_LOCK)
+            for made in plan.partial.iterdir():  # the sidecar too: owner-only, as the catalog
+                os.chmod(made, 0o600)
             fsync_dir(plan.partial)
             os.rename(plan.partial, final_dir)
         fsync_dir(out_dir)

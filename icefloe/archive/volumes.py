@@ -44,7 +44,7 @@ class StreamWriter(io.RawIOBase):
         fd = self._fds.get(index)
         if fd is None:
             path = self.directory / volume_name(self.basename, index)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._fds[index] = fd
         return fd
 

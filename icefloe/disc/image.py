@@ -74,7 +74,7 @@ def remove_image_leftovers(folder: Path) -> list[Path]:
 
 
 def check_space(folder: Path, nbytes: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     free = shutil.disk_usage(folder).free
     if free < nbytes + SPACE_MARGIN:
         raise NotEnoughSpace(
@@ -130,7 +130,7 @@ def build_image(
                 done[0] = written
 
         try:
-            with atomic_output(out_path) as handle:
+            with atomic_output(out_path, mode=0o600) as handle:  # owner-only, as the catalog
                 writer.append(ImageWriter(handle.fileno(), image_worker))
                 try:
                     iso.write_fp(writer[0], blocksize=BLOCK, progress_cb=on_write)
@@ -195,7 +195,7 @@ def write_sidecar(info: ImageInfo, plan: DiscPlan | None = None) -> Path:
         "files": [{"path": path, "sha256": sha} for path, sha in info.files],
     }
     path = sidecar_path(info.path)
-    atomic_write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(), mode=0o600)
     return path
 
 

@@ -171,3 +171,21 @@ def test_same_content_whatever_the_workers(partition: Path, tmp_path: Path, work
         names = set(archive.getnames())
     assert "Documents/notes.txt" in names and f".icefloe/{SET}.manifest.json" in names
     assert result.folders >= 3
+
+
+def test_work_files_are_owner_only_like_the_catalog(partition: Path, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)  # the usual umask, under which files came out 0644 in 0755 folders
+    try:
+        result = consolidate(partition, tmp_path / "out", label="photos-a", workers=2, volume_size=512 * 1024,
+                             now=NOW, password="pw")
+    finally:
+        os.umask(old)
+    assert len(result.volumes) > 1
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(result.directory).st_mode) == 0o700
+    made = list(result.directory.iterdir())
+    assert {p.name for p in made} >= {v.name for v in result.volumes} | {result.manifest_path.name}
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in made} == {p.name: 0o600 for p in made}

@@ -137,3 +137,19 @@ def test_killed_image_writes_are_removed_by_the_next_build(catalog, tmp_path: Pa
     assert sorted(p.name for p in out.iterdir() if p.name.endswith(".iso")) == sorted(
         ["other.iso", *(Path(i.path).name for i in infos)]
     )
+
+
+def test_images_are_owner_only_like_the_catalog(catalog, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    record_set(catalog, tmp_path, nbytes=500_000)
+    out = tmp_path / "work" / "discs" / "photos-a-1"
+    old = os.umask(0o022)
+    try:
+        infos = build_set_images(catalog, "photos-a-1", "dvd+r", out, capacity=CAPACITY)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    made = [Path(i.path) for i in infos] + [Path(f"{i.path}.json") for i in infos]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in made), [oct(p.stat().st_mode) for p in made]
