@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prefect import task
@@ -13,8 +12,9 @@ from prefect.tasks import exponential_backoff
 
 from icefloe.archive.scan import scan_partition
 from icefloe.catalog import Catalog
-from icefloe.coldstore import JobNotReady, open_coldstore, parse_inventory, reconcile
-from icefloe.errors import ChecksumMismatch, GateNotMet, UsageError
+from icefloe.coldstore import open_coldstore
+from icefloe.confirmation import read_job, unread_jobs
+from icefloe.errors import GateNotMet, UsageError
 from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
 from tasks.common import retry_if_transient, settings_for
 
@@ -59,53 +59,30 @@ def reconcile_job_task(job_id: str, config: str | None = None) -> dict[str, Any]
     fail the task loudly (they are never retried: the stored copy differs from the archive).
     """
     settings = settings_for(config)
-    logger = get_run_logger()
     with Catalog.open(settings.catalog_path) as catalog:
-        store = open_coldstore(settings.coldstore, catalog)
-        dest = settings.work_dir / "inventories" / f"{job_id[:40]}.json"
-        try:
-            fetched = store.fetch_job_output(job_id, dest)
-        except JobNotReady:
-            logger.info("inventory job %s is still running", job_id)
-            return {"job": job_id, "ready": False}
-        result = reconcile(parse_inventory(Path(fetched.path)), catalog)
-    rows = (
-        [{"archive": c.archive_name, "remote id": c.remote_id, "state": "confirmed", "why": ""} for c in result.seen]
-        + [{"archive": c.archive_name, "remote id": c.remote_id, "state": "MISMATCH", "why": why}
-           for c, why in result.mismatched]
-        + [{"archive": c.archive_name, "remote id": c.remote_id, "state": "MISSING", "why": "older than the inventory"}
-           for c in result.missing]
-        + [{"archive": c.archive_name, "remote id": c.remote_id, "state": "pending", "why": "newer than the inventory"}
-           for c in result.pending]
-        + [{"archive": (i.parsed.name if i.parsed else "?"), "remote id": i.remote_id, "state": "unknown",
-            "why": "not in the catalog"} for i in result.unknown]
-    )
+        reading = read_job(open_coldstore(settings.coldstore, catalog), catalog, job_id, settings.work_dir)
+    if not reading.ready:
+        get_run_logger().info("inventory job %s is still running", job_id)
+        return reading.summary()
+    counts = reading.summary()
     create_table_artifact(
         key="inventory-reconciliation",
-        table=rows or [{"archive": "-", "remote id": "-", "state": "empty", "why": ""}],
-        description=f"Inventory {job_id[:16]}: {len(result.seen)} confirmed, {len(result.mismatched)} "
-        f"mismatched, {len(result.missing)} missing, {len(result.pending)} pending, "
-        f"{len(result.unknown)} unknown",
+        table=reading.rows() or [{"archive": "-", "remote id": "-", "state": "empty", "why": ""}],
+        description=f"Inventory {job_id[:16]}: {counts['seen']} confirmed, {counts['mismatched']} "
+        f"mismatched, {counts['missing']} missing, {counts['pending']} pending, {counts['unknown']} unknown",
     )
-    if result.mismatched or result.missing:
-        problems = [f"{c.archive_name}: {why}" for c, why in result.mismatched]
-        problems += [f"{c.archive_name}: missing from the inventory" for c in result.missing]
-        raise ChecksumMismatch("the inventory disagrees with the catalog: " + "; ".join(problems))
-    return {
-        "job": job_id,
-        "ready": True,
-        "seen": len(result.seen),
-        "pending": len(result.pending),
-        "unknown": len(result.unknown),
-    }
+    reading.raise_on_problems()
+    return counts
 
 
 @task(name="pending inventory jobs", cache_policy=NO_CACHE)
 def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
-    """Inventory jobs the catalog records as still running."""
+    """Inventory jobs of the configured vault or bucket not read yet: running, or finished
+    (an S3 listing is finished as soon as it is requested)."""
     settings = settings_for(config)
     with Catalog.open(settings.catalog_path) as catalog:
-        return [j.job_id for j in catalog.jobs(pending=True, kind="inventory")]
+        store = open_coldstore(settings.coldstore, catalog)
+        return unread_jobs(catalog, store.backend, store.container)
 
 
 def live_set(catalog: Catalog, label: str) -> str | None:

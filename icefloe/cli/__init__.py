@@ -20,6 +20,7 @@ from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     basics,
     coldstore,
     disc,
+    inventory,
     mirror,
     partitions,
     pipeline,
