@@ -8,10 +8,11 @@
 from boto3's standard chain and the endpoint from ``AWS_ENDPOINT_URL`` (which boto3 reads
 itself), so the code that talks to the local stand-in is the code that talks to AWS.
 
-Memory: a vault upload holds its parts in ``concurrency`` reusable buffers; s3transfer buffers
-at most ``concurrency`` parts of an S3 upload (one fewer when parts exceed 64 MiB) plus the
-one being read. Peak use is about ``concurrency x part size`` above the interpreter's,
-whatever the file size.
+Memory: both backends send parts through :mod:`icefloe.coldstore.pump`, whose budget lends
+at most ``concurrency x part size`` bytes of part buffers, shared by every upload in the
+process with the same settings (the volumes of a set, uploaded by concurrent tasks), as are
+its ``concurrency`` senders and its bandwidth limit. Peak use is about that above the
+interpreter's, whatever the file size and the number of volumes.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def make_client(
     """A boto3 client: standard credential chain, ``AWS_ENDPOINT_URL`` honoured by boto3.
 
     ``total_attempts=1`` leaves retrying to icefloe (vault parts retry one by one with
-    backoff); the S3 backend lets botocore retry inside s3transfer.
+    backoff); the S3 backend lets botocore retry each request first.
     """
     import boto3.session
     from botocore.config import Config

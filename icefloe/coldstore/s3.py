@@ -1,16 +1,14 @@
-"""The S3 backend: objects with storage class DEEP_ARCHIVE or GLACIER, uploaded by s3transfer.
+"""The S3 backend: objects with storage class DEEP_ARCHIVE or GLACIER.
 
-s3transfer (boto3's managed transfer) does the multipart work: part size, concurrency,
-bandwidth limit, per-part SHA-256 checksums, botocore's retries, and aborting the upload when
-it fails in-process. icefloe adds three things around it, through botocore's documented
-event hooks rather than by re-implementing it:
+icefloe drives the multipart steps itself, through the same part pump as the vault
+(:mod:`icefloe.coldstore.pump`): CreateMultipartUpload (with the storage class, SHA-256
+checksums and icefloe's metadata), then UploadPart for each part with its SHA-256, then
+CompleteMultipartUpload listing every part's ETag and checksum. The coordinator hashes the
+whole file as it reads it and refuses to complete bytes that no longer match the archive.
 
-- **one read**: s3transfer reads the file object sequentially (it holds at most
-  ``max_in_memory_upload_chunks`` parts), and the reader hashes the whole file as it goes;
-- **a record and a resume** (:mod:`icefloe.coldstore.s3resume`): the upload id and each
-  acknowledged part go into the catalog as they happen, and a rerun after a crash or kill
-  sends only the parts S3 lacks. In-process failures make s3transfer abort the upload; a
-  rerun then starts afresh.
+A failure (a transient error, Ctrl-C, a killed task) leaves the upload open on S3 and
+recorded in the catalog with every acknowledged part; the next try sends only the parts S3
+lacks (:mod:`icefloe.coldstore.s3resume`). A file of at most one part goes in one PutObject.
 
 Object metadata carries the description and the SHA-256; HEAD confirms them afterwards.
 """
@@ -23,11 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from icefloe.catalog import Catalog, CopyRecord, PartReceipt
+from icefloe.catalog import Catalog, CopyRecord, PartReceipt, UploadRecord
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import ChecksumMismatch, FileChanged, UsageError
 from icefloe.progress import Progress
-from icefloe.treehash import MIB
 from icefloe.coldstore import awserrors
 from icefloe.coldstore.awserrors import Backoff, RemoteNotFound, Where
 from icefloe.coldstore.base import (
@@ -38,15 +35,16 @@ from icefloe.coldstore.base import (
     LocalFile,
     OpenUpload,
     StoredArchive,
+    differs_error,
     open_local,
     plan_part_size,
     progress_or_null,
 )
-from icefloe.coldstore.intent import Intent, already_stored, decide, record_stored
+from icefloe.coldstore.intent import Intent, already_stored, decide, local_key, record_stored, resumed_intent
+from icefloe.coldstore.pump import Budget, Part, send_body, send_parts, shared_budget
 from icefloe.coldstore.s3jobs import META_DESCRIPTION, META_SHA256, S3Jobs
-from icefloe.coldstore.s3resume import HashingReader, S3Resume, Transfer, hex_to_b64
-
-_BIG_PART = 64 * MIB
+from icefloe.coldstore.s3resume import S3Resume, held_receipt, hex_to_b64, name_of
+from icefloe.coldstore.throttle import signal_transferring
 
 
 class S3Store(S3Resume, S3Jobs, ColdStore):
@@ -67,8 +65,9 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         self.where = Where("s3", cfg.bucket, cfg.region)
         self.backoff = Backoff(attempts=3)  # botocore already retried each call
         self._sleep = sleep
-        self._active: dict[str, Transfer] = {}
-        self._register_hooks(client.meta.events)
+        for op in ("UploadPart", "PutObject"):
+            # After the signer (also a request-created handler): only the send is progress.
+            client.meta.events.register_last(f"request-created.s3.{op}", signal_transferring)
 
     def _call(self, operation: str, method: str, **params):
         fn = getattr(self.client, method)
@@ -76,6 +75,10 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
             lambda: fn(Bucket=self.container, **params), self.where, operation, self.backoff,
             sleep=self._sleep,
         )
+
+    def _send(self, request, operation: str, data, progress: Progress, pace):
+        return send_body(request, data, progress, pace, where=self.where, operation=operation,
+                         backoff=self.backoff, sleep=self._sleep)
 
     def key_for(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -108,108 +111,186 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         if concurrency < 1:
             raise UsageError(f"concurrency must be at least 1, not {concurrency}")
         with open_local(Path(path)) as f:
-            part = plan_part_size(
-                f.size, part_size or self.cfg.part_size,
-                min_part=S3_MIN_PART, max_part=S3_MAX_PART, max_parts=S3_MAX_PARTS,
-            )
-            transfer = self._find_resumable(f, progress)
-            if transfer is None:
+            wanted = part_size or self.cfg.part_size
+            part = plan_part_size(f.size, wanted, min_part=S3_MIN_PART, max_part=S3_MAX_PART,
+                                  max_parts=S3_MAX_PARTS)
+            records = self._recorded_uploads(f)
+            if records and not force:  # the metadata an interrupted upload already sent
+                newest = records[-1]
+                intent = resumed_intent(self.catalog, f, name_of(newest.key, self.prefix),
+                                        newest.description, sha256)
+            else:
                 intent = decide(self.catalog, self.cfg, f, name=name, description=description,
                                 partition=partition, sha256=sha256)
-                stored = None if force else already_stored(self, f, intent, progress)
-                if stored is not None:
-                    return stored
-                key = self.key_for(intent.name)
-                adopted = None if force else self._adopt_existing(key, f, intent)
-                if adopted is not None:
-                    return adopted
-                transfer = Transfer(key, f, intent, part, progress)
-            return self._transfer(transfer, concurrency)
+            stored = None if force else already_stored(self, f, intent, progress)
+            if stored is not None:
+                return stored
+            budget = self._budget(concurrency, max(wanted, S3_MIN_PART))
+            for record in reversed(records):  # newest first; older ones wait for the cleanup
+                held = self._held_parts(record)
+                if held is None:
+                    continue
+                intent = resumed_intent(self.catalog, f, name_of(record.key, self.prefix),
+                                        record.description, sha256)
+                return self._multipart(f, intent, record.key, record.part_size, budget, progress,
+                                       record.upload_id, held)
+            if records:
+                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
+                                partition=partition, sha256=sha256)
+            key = self.key_for(intent.name)
+            adopted = None if force else self._adopt_existing(key, f, intent)
+            if adopted is not None:
+                return adopted
+            if f.size <= part:
+                return self._single(f, intent, key, budget, progress)
+            return self._multipart(f, intent, key, part, budget, progress, None, {})
 
-    def _transfer(self, t: Transfer, concurrency: int) -> StoredArchive:
-        from s3transfer.manager import TransferConfig, TransferManager
-        from s3transfer.subscribers import BaseSubscriber
+    def _budget(self, concurrency: int, part_size: int) -> Budget:
+        return shared_budget(concurrency, part_size, self.cfg.bandwidth_bps)
 
-        progress = t.progress
-
-        class _Progress(BaseSubscriber):
-            def on_progress(self, future, bytes_transferred, **kwargs):
-                progress.on_progress(bytes_transferred)
-
-        in_memory = concurrency if t.part_size <= _BIG_PART or concurrency == 1 else concurrency - 1
-        config = TransferConfig(
-            multipart_threshold=t.part_size,
-            multipart_chunksize=t.part_size,
-            max_request_concurrency=concurrency,
-            max_in_memory_upload_chunks=in_memory,
-            max_bandwidth=self.cfg.bandwidth_bps or None,
-        )
-        extra = {
+    def _extra(self, intent: Intent) -> dict:
+        return {
             "StorageClass": self.cfg.storage_class,
-            "ChecksumAlgorithm": "SHA256",
-            "Metadata": {META_DESCRIPTION: t.intent.description, META_SHA256: t.intent.sha256},
+            "Metadata": {META_DESCRIPTION: intent.description, META_SHA256: intent.sha256},
         }
-        t.reader = HashingReader(t.f)
-        progress.on_queued(t.f.size, t.intent.name)
-        if t.key in self._active:
-            raise UsageError(f"{t.key} is already being uploaded by this process")
-        self._active[t.key] = t
-        manager = TransferManager(self.client, config)
-        try:
-            future = manager.upload(t.reader, self.container, t.key, extra_args=extra,
-                                    subscribers=[_Progress()])
-            future.result()
-        except BaseException as exc:
-            manager.shutdown(cancel=True)
-            if t.upload_id:  # s3transfer aborts a failed multipart upload; so does the record
-                self.catalog.finish_upload(t.upload_id, "aborted")
-            if isinstance(exc, Exception):
-                raise awserrors.translate(exc, self.where, "upload") from exc
-            raise
-        else:
-            manager.shutdown()
-        finally:
-            self._active.pop(t.key, None)
-            progress.on_done()
-        try:
-            self._check_source(t)  # for https, where the body was hashed while it was sent
-        except FileChanged:
-            # The object now holds bytes that match neither record: take it away again.
-            self._call("DeleteObject", "delete_object", Key=t.key)
-            if t.upload_id:
-                self.catalog.finish_upload(t.upload_id, "aborted")
-            raise
-        if t.upload_id:
-            self.catalog.finish_upload(t.upload_id, "completed", t.key)
-        return self._confirm_upload(t)
 
-    def _confirm_upload(self, t: Transfer) -> StoredArchive:
-        head = self.head(t.key)
-        parts = self.catalog.parts(t.upload_id) if t.upload_id else []
-        expected = _expected_checksum(t.intent.sha256, parts)
+    def _single(
+        self, f: LocalFile, intent: Intent, key: str, budget: Budget, progress: Progress
+    ) -> StoredArchive:
+        """A file of at most one part goes up in one PutObject, its SHA-256 checked by S3."""
+        buffer = budget.take(f.size)
+        try:
+            data = f.pread_into(buffer, 0, f.size)
+            digest = hashlib.sha256(data)
+            if digest.hexdigest() != intent.sha256:
+                raise differs_error(f.path)
+            f.check_unchanged()
+            progress.on_queued(f.size, intent.name)
+            checksum = base64.b64encode(digest.digest()).decode()
+            self._send(
+                lambda body: self.client.put_object(
+                    Bucket=self.container, Key=key, Body=body, ChecksumSHA256=checksum,
+                    **self._extra(intent),
+                ),
+                "PutObject", data, progress, budget.pace,
+            )
+            del data
+        finally:
+            budget.give(buffer)
+            progress.on_done()
+        return self._confirm_upload(key, f, intent, 0, [], sent=1, reused=0)
+
+    def _multipart(
+        self,
+        f: LocalFile,
+        intent: Intent,
+        key: str,
+        part_size: int,
+        budget: Budget,
+        progress: Progress,
+        upload_id: str | None,
+        held: dict[int, dict],
+    ) -> StoredArchive:
+        if upload_id is None:
+            created = self._call("CreateMultipartUpload", "create_multipart_upload", Key=key,
+                                 ChecksumAlgorithm="SHA256", **self._extra(intent))
+            upload_id = created["UploadId"]
+            self.catalog.open_upload(
+                UploadRecord(
+                    upload_id=upload_id, backend=self.backend, container=self.container, key=key,
+                    local_path=local_key(f.path), size=f.size, mtime_ns=f.state.mtime_ns,
+                    part_size=part_size, description=intent.description,
+                )
+            )
+        progress.on_queued(f.size, intent.name)
+        recorded = {p.part_number for p in self.catalog.parts(upload_id)}
+
+        def reuse(part: Part, data: memoryview) -> PartReceipt | None:
+            receipt = held_receipt(held.get(part.index + 1), part.index + 1, part.start, data)
+            if receipt is not None and receipt.part_number not in recorded:
+                self.catalog.record_part(upload_id, receipt)
+            return receipt
+
+        def send(part: Part, data: memoryview) -> PartReceipt:
+            return self._send_part(key, upload_id, part, data, progress, budget.pace)
+
+        try:
+            done = send_parts(f, part_size, budget, held=reuse, send=send, progress=progress)
+            f.check_unchanged()
+            if done.sha256 != intent.sha256:
+                raise differs_error(f.path)
+        except FileChanged:
+            self._abort(key, upload_id)  # its parts are of bytes the file no longer has
+            raise
+        finally:
+            progress.on_done()
+        self._call(
+            "CompleteMultipartUpload", "complete_multipart_upload", Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [
+                {"PartNumber": r.part_number, "ETag": r.etag, "ChecksumSHA256": hex_to_b64(r.checksum)}
+                for r in done.receipts
+            ]},
+        )
+        self.catalog.finish_upload(upload_id, "completed", key)
+        return self._confirm_upload(key, f, intent, part_size, done.receipts, sent=done.sent,
+                                    reused=done.reused)
+
+    def _send_part(
+        self, key: str, upload_id: str, part: Part, data: memoryview, progress: Progress, pace
+    ) -> PartReceipt:
+        digest = hashlib.sha256(data).digest()  # once; every attempt sends the same bytes
+        checksum = base64.b64encode(digest).decode()
+        response = self._send(
+            lambda body: self.client.upload_part(
+                Bucket=self.container, Key=key, UploadId=upload_id, PartNumber=part.index + 1,
+                Body=body, ChecksumSHA256=checksum,
+            ),
+            "UploadPart", data, progress, pace,
+        )
+        answered = response.get("ChecksumSHA256")
+        if answered and answered != checksum:
+            raise ChecksumMismatch(
+                f"S3 computed SHA-256 {answered} for part {part.index + 1} of {key}, not "
+                f"{checksum}; run the upload again to resend that part"
+            )
+        receipt = PartReceipt(part.index + 1, part.start, part.end, digest.hex(), response.get("ETag"))
+        self.catalog.record_part(upload_id, receipt)
+        return receipt
+
+    def _confirm_upload(
+        self,
+        key: str,
+        f: LocalFile,
+        intent: Intent,
+        part_size: int,
+        parts: list[PartReceipt],
+        *,
+        sent: int,
+        reused: int,
+    ) -> StoredArchive:
+        head = self.head(key)
+        expected = _expected_checksum(intent.sha256, parts)
         problems = []
-        if head.size != t.f.size:
-            problems.append(f"size {head.size}, not {t.f.size}")
-        if head.sha256 != t.intent.sha256:
-            problems.append(f"metadata SHA-256 {head.sha256}, not {t.intent.sha256}")
+        if head.size != f.size:
+            problems.append(f"size {head.size}, not {f.size}")
+        if head.sha256 != intent.sha256:
+            problems.append(f"metadata SHA-256 {head.sha256}, not {intent.sha256}")
         if head.checksum_sha256 is not None and not _same_checksum(head.checksum_sha256, expected):
             problems.append(f"checksum {head.checksum_sha256}, not {expected}")
         ok = not problems
         stored = StoredArchive(
-            backend=self.backend, container=self.container, remote_id=t.key, size=t.f.size,
-            sha256=t.intent.sha256, description=t.intent.description,
-            part_size=t.part_size if t.upload_id else 0,
-            server_checksum=head.checksum_sha256, parts_sent=t.sent or (0 if t.upload_id else 1),
-            parts_reused=t.reused,
+            backend=self.backend, container=self.container, remote_id=key, size=f.size,
+            sha256=intent.sha256, description=intent.description, part_size=part_size,
+            server_checksum=head.checksum_sha256, parts_sent=sent, parts_reused=reused,
         )
         how = f"checksum {head.checksum_sha256}" if head.checksum_sha256 else "size and metadata"
-        detail = f"s3 {self.container}/{t.key}: " + (
+        detail = f"s3 {self.container}/{key}: " + (
             f"{how} confirmed by HEAD" if ok else "; ".join(problems)
         )
-        record_stored(self.catalog, stored, t.intent, ok, detail)
+        record_stored(self.catalog, stored, intent, ok, detail)
         if not ok:
             raise ChecksumMismatch(
-                f"s3://{self.container}/{t.key} does not match the local file ({'; '.join(problems)});"
+                f"s3://{self.container}/{key} does not match the local file ({'; '.join(problems)});"
                 " upload it again"
             )
         return stored
@@ -239,6 +320,7 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
             backend=self.backend, container=self.container, remote_id=key, size=f.size,
             sha256=intent.sha256, description=head.description or intent.description,
             part_size=0, server_checksum=head.checksum_sha256, already_stored=True,
+            remote_check="found by HEAD at its key",
         )
         record_stored(self.catalog, stored, intent, True,
                       f"s3 {self.container}/{key}: already stored; size and metadata match")

@@ -1,23 +1,23 @@
 """The Glacier vault backend: concurrent, resumable multipart uploads, and vault jobs.
 
-An upload is a coordinator (the calling thread) and a pool of part senders. The coordinator
-reads the file in order, one part at a time, into one of ``concurrency`` reusable buffers
-(so memory is about concurrency x part size whatever the file size), feeds the whole-file
-SHA-256 as it goes (not needed when the catalog recorded the archive's tree hash: the parts'
-hashes then prove the bytes are the archive's), and hands the part to a sender. A sender
-computes its part's tree hash once, then sends it, retrying transient failures with backoff
-and jitter. Each acknowledged part is recorded in the catalog at once, so a rerun after a
-crash asks the vault which parts it holds (ListParts), re-hashes those local ranges, and
-sends only the rest. Limits: https://docs.aws.amazon.com/amazonglacier/latest/dev/uploading-archive-mpu.html
+An upload is a coordinator (the calling thread) and the senders of the process's budget
+(:mod:`icefloe.coldstore.pump`): the coordinator reads the file in order, one part at a time,
+into a buffer the budget lends (so memory is about concurrency x part size whatever the file
+size, and whatever the number of uploads), feeds the whole-file SHA-256 as it goes (not
+needed when the catalog recorded the archive's tree hash: the parts' hashes then prove the
+bytes are the archive's), and hands the part to a sender. A sender computes its part's tree
+hash once, then sends it, retrying transient failures with backoff and jitter. Each
+acknowledged part is recorded in the catalog at once, and a failure leaves the upload open,
+so the next try (a task retry, a rerun after a crash) asks the vault which parts it holds
+(ListParts), re-hashes those local ranges, and sends only the rest. Limits: https://docs.aws.amazon.com/amazonglacier/latest/dev/uploading-archive-mpu.html
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,8 @@ from icefloe.coldstore.intent import (
     resumed_intent,
 )
 from icefloe.coldstore.inventory import latest_inventory
-from icefloe.coldstore.throttle import MeteredBody, limiter, signal_transferring
+from icefloe.coldstore.pump import Budget, Part, send_body, send_parts, shared_budget
+from icefloe.coldstore.throttle import signal_transferring
 from icefloe.coldstore.vaultjobs import VaultJobs
 
 COMPLETING = "completing"  # catalog state: CompleteMultipartUpload sent, answer not yet recorded
@@ -65,36 +66,6 @@ INVENTORY_RECENT = timedelta(days=7)  # an older inventory says nothing of what 
 class _Resume:
     record: UploadRecord
     server_parts: dict[int, str]  # part index -> tree hash the vault holds
-
-
-class _Buffers:
-    """At most ``count`` part buffers, reused: memory stays count x part size, and the pages
-    are faulted in once rather than for every part."""
-
-    def __init__(self, count: int, size: int) -> None:
-        self._free: list[bytearray] = []
-        self._made, self._count, self._size = 0, count, size
-        self._cond = threading.Condition()
-
-    def take(self) -> bytearray:
-        with self._cond:
-            while not self._free and self._made >= self._count:
-                self._cond.wait()
-            if self._free:
-                return self._free.pop()
-            self._made += 1
-        return bytearray(self._size)
-
-    def give(self, buffer: bytearray) -> None:
-        with self._cond:
-            self._free.append(buffer)
-            self._cond.notify()
-
-
-@dataclass
-class _Tally:
-    sent: int = 0
-    reused: int = 0
 
 
 class VaultStore(VaultJobs, ColdStore):
@@ -187,19 +158,24 @@ class VaultStore(VaultJobs, ColdStore):
                 intent = decide(self.catalog, self.cfg, f, name=name, description=description,
                                 partition=partition, sha256=sha256)
             if f.size <= part:
-                return self._single(f, intent, progress)
+                return self._single(f, intent, self._budget(concurrency, part), progress)
             return self._multipart(f, intent, part, concurrency, progress, None)
 
-    def _single(self, f: LocalFile, intent: Intent, progress: Progress) -> StoredArchive:
+    def _budget(self, concurrency: int, part_size: int) -> Budget:
+        if self._executor is not None:  # tests: the senders they chose
+            return Budget(concurrency, part_size, self.cfg.bandwidth_bps, executor=self._executor)
+        return shared_budget(concurrency, part_size, self.cfg.bandwidth_bps)
+
+    def _single(self, f: LocalFile, intent: Intent, budget: Budget, progress: Progress) -> StoredArchive:
         """A file that fits in one part goes up in one UploadArchive request."""
-        data = f.pread(0, f.size)
-        checksum = tree_hash(data)
-        if not _matches(intent, checksum, lambda: hashlib.sha256(data).hexdigest()):
-            raise differs_error(f.path)
-        f.check_unchanged()
-        pace = limiter(self.cfg.bandwidth_bps)
-        progress.on_queued(f.size, intent.name)
+        buffer = budget.take(f.size)
         try:
+            data = f.pread_into(buffer, 0, f.size)
+            checksum = tree_hash(data)
+            if not _matches(intent, checksum, lambda: hashlib.sha256(data).hexdigest()):
+                raise differs_error(f.path)
+            f.check_unchanged()
+            progress.on_queued(f.size, intent.name)
             response = self._send(
                 lambda body: self.client.upload_archive(
                     vaultName=self.container,
@@ -207,9 +183,11 @@ class VaultStore(VaultJobs, ColdStore):
                     checksum=checksum,
                     body=body,
                 ),
-                "UploadArchive", data, progress, pace,
+                "UploadArchive", data, progress, budget.pace,
             )
+            del data
         finally:
+            budget.give(buffer)
             progress.on_done()
         stored = StoredArchive(
             backend=self.backend, container=self.container, remote_id=response["archiveId"],
@@ -218,16 +196,9 @@ class VaultStore(VaultJobs, ColdStore):
         )
         return self._finish(stored, intent)
 
-    def _send(self, request, operation: str, data: bytes, progress: Progress, pace):
-        def attempt():
-            body = MeteredBody(data, progress.on_progress, pace)
-            try:
-                return request(body)
-            except BaseException:
-                body.rewind()
-                raise
-
-        return awserrors.call(attempt, self.where, operation, self.backoff, sleep=self._sleep)
+    def _send(self, request, operation: str, data, progress: Progress, pace):
+        return send_body(request, data, progress, pace, where=self.where, operation=operation,
+                         backoff=self.backoff, sleep=self._sleep)
 
     def _finish(self, stored: StoredArchive, intent: Intent) -> StoredArchive:
         ok = stored.server_checksum == stored.tree_hash
@@ -269,18 +240,33 @@ class VaultStore(VaultJobs, ColdStore):
         else:
             upload_id, server_parts = resume.record.upload_id, resume.server_parts
         progress.on_queued(f.size, intent.name)
-        tally = _Tally()
+        budget = self._budget(concurrency, part_size)
+        recorded = {p.part_number for p in self.catalog.parts(upload_id)}
+
+        def held(part: Part, data: memoryview) -> bytes | None:
+            on_vault = server_parts.get(part.index)
+            if on_vault is None:
+                return None
+            local = tree_hash(data)
+            if local != on_vault:
+                return None  # differs: send it again, replacing it
+            if part.index not in recorded:
+                self.catalog.record_part(upload_id, PartReceipt(part.index, part.start, part.end, local))
+            return bytes.fromhex(local)
+
+        def send(part: Part, data: memoryview) -> bytes:
+            return self._send_part(upload_id, part.index, part.start, part.end, data, progress,
+                                   budget.pace)
+
         try:
-            hashes, whole = self._send_parts(
-                f, upload_id, part_size, concurrency, server_parts, progress, tally,
-                hash_whole=intent.tree_hash is None,
-            )
-            checksum = combine(hashes).hex()
+            done_parts = send_parts(f, part_size, budget, held=held, send=send, progress=progress,
+                                    hash_whole=intent.tree_hash is None)
+            checksum = combine(done_parts.receipts).hex()
             f.check_unchanged()
-            if not _matches(intent, checksum, lambda: whole):
+            if not _matches(intent, checksum, lambda: done_parts.sha256):
                 raise differs_error(f.path)
         except FileChanged:
-            self._abandon(upload_id)
+            self._abandon(upload_id)  # its parts are of bytes the file no longer has
             raise
         finally:
             progress.on_done()
@@ -294,90 +280,9 @@ class VaultStore(VaultJobs, ColdStore):
             backend=self.backend, container=self.container, remote_id=done["archiveId"],
             size=f.size, sha256=intent.sha256, description=intent.description, part_size=part_size,
             tree_hash=checksum, server_checksum=done.get("checksum"),
-            parts_sent=tally.sent, parts_reused=tally.reused,
+            parts_sent=done_parts.sent, parts_reused=done_parts.reused,
         )
         return self._finish(stored, intent)
-
-    def _send_parts(
-        self,
-        f: LocalFile,
-        upload_id: str,
-        part_size: int,
-        concurrency: int,
-        server_parts: dict[int, str],
-        progress: Progress,
-        tally: _Tally,
-        *,
-        hash_whole: bool = True,
-    ) -> tuple[list[bytes], str | None]:
-        """Read the parts in order, send those the vault lacks; returns the part hashes and
-        the file's SHA-256 (None unless ``hash_whole``)."""
-        count = -(-f.size // part_size)
-        hashes: list[bytes | None] = [None] * count
-        whole = hashlib.sha256() if hash_whole else None
-        buffers = _Buffers(concurrency, part_size)  # the only part bytes in memory
-        failures: list[BaseException] = []
-        futures: list[Future] = []
-        pace = limiter(self.cfg.bandwidth_bps)
-        recorded = {p.part_number for p in self.catalog.parts(upload_id)}
-        pool = self._executor or ThreadPoolExecutor(concurrency, thread_name_prefix="icefloe-part")
-
-        def finished(index: int, buffer: bytearray, future: Future) -> None:
-            buffers.give(buffer)
-            if future.cancelled():
-                return
-            exc = future.exception()
-            if exc is not None:
-                failures.append(exc)
-            else:
-                hashes[index] = future.result()
-
-        try:
-            for index in range(count):
-                buffer = buffers.take()
-                if failures:
-                    buffers.give(buffer)
-                    break
-                start, end = index * part_size, min(f.size, (index + 1) * part_size)
-                try:
-                    data = f.pread_into(buffer, start, end)
-                except BaseException:
-                    buffers.give(buffer)
-                    raise
-                if whole is not None:
-                    whole.update(data)
-                held = server_parts.get(index)
-                if held is not None:
-                    local = tree_hash(data)
-                    if local == held:
-                        hashes[index] = bytes.fromhex(local)
-                        if index not in recorded:
-                            self.catalog.record_part(upload_id, PartReceipt(index, start, end, local))
-                        tally.reused += 1
-                        progress.on_progress(end - start)
-                        del data
-                        buffers.give(buffer)
-                        continue
-                future = pool.submit(
-                    self._send_part, upload_id, index, start, end, data, progress, pace
-                )
-                del data
-                tally.sent += 1
-                futures.append(future)
-                future.add_done_callback(lambda fut, i=index, b=buffer: finished(i, b, fut))
-        except BaseException:
-            for future in futures:
-                future.cancel()  # parts not yet started; those in flight finish or fail
-            raise
-        finally:
-            wait(futures)
-            if self._executor is None:
-                pool.shutdown(wait=True)
-        if failures:
-            raise failures[0]
-        if any(h is None for h in hashes):
-            raise IcefloeError(f"upload {upload_id}: a part was neither sent nor found (a bug)")
-        return hashes, whole.hexdigest() if whole is not None else None  # type: ignore[return-value]
 
     def _send_part(
         self,

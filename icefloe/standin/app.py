@@ -128,6 +128,9 @@ class StandinApp:
         result = app(environ, capture)
         chunks: Iterable[bytes] = result
         status = seen.get("status", "")
+        if name == "s3.UploadPart" and status.startswith("2"):
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            self.counters.s3_part(query.get("uploadId", [""])[0], int(query.get("partNumber", ["0"])[0]))
         if status.startswith("2") and environ["REQUEST_METHOD"] != "HEAD":
             length = _content_length(seen.get("headers", []))
             if length != 0 and self.corrupter.take(name):

@@ -8,7 +8,8 @@ Snapshot shape (also served at ``GET /_standin/counters``)::
       "faults": 3,                                      # injected errors
       "faults_by_code": {"ThrottlingException": 1, ...},
       "corrupted": 1,                                   # responses with a flipped byte
-      "vault_parts": [{"upload_id": "...", "range": "0-1048575"}, ...]   # parts stored, in order
+      "vault_parts": [{"upload_id": "...", "range": "0-1048575"}, ...],  # parts stored, in order
+      "s3_parts": [{"upload_id": "...", "part": 1}, ...]                 # S3 parts stored, in order
     }
 """
 
@@ -33,6 +34,7 @@ class Counters:
             self._faults: Counter[str] = Counter()
             self._corrupted = 0
             self._parts: list[dict[str, str]] = []
+            self._s3_parts: list[dict[str, Any]] = []
 
     def request(self, operation: str) -> None:
         with self._lock:
@@ -51,6 +53,10 @@ class Counters:
         with self._lock:
             self._parts.append({"upload_id": upload_id, "range": byte_range})
 
+    def s3_part(self, upload_id: str, part: int) -> None:
+        with self._lock:
+            self._s3_parts.append({"upload_id": upload_id, "part": part})
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -60,4 +66,5 @@ class Counters:
                 "faults_by_code": dict(sorted(self._faults.items())),
                 "corrupted": self._corrupted,
                 "vault_parts": [dict(p) for p in self._parts],
+                "s3_parts": [dict(p) for p in self._s3_parts],
             }

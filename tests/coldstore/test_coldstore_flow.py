@@ -46,3 +46,49 @@ def test_upload_flow(prefect_harness, standin, coldcfg, tmp_path: Path) -> None:
     assert missing.is_failed()
     with pytest.raises(Exception, match="no such file"):
         missing.result()
+
+
+@pytest.mark.parametrize("backend", ["s3"])
+def test_a_task_retry_resumes_the_upload(prefect_harness, standin, coldcfg, tmp_path: Path, monkeypatch) -> None:
+    """Prefect retries the failed task in the same process: it sends only the parts S3 lacks."""
+    from collections import Counter
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    import flows.upload
+    from icefloe.coldstore.s3 import S3Store
+    from icefloe.errors import Transient
+    from tasks.upload import upload_archive_task
+
+    create_container(coldcfg)
+    config = write_config(tmp_path, coldcfg, part_size_mib=1, concurrency=1)
+    src = tmp_path / "family-2021.7z"
+    write_random(src, 4 * 5 * MIB + 9)  # five parts of S3's minimum 5 MiB
+    real = S3Store._send_part
+    calls = {"n": 0}
+
+    def drops_the_third(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Transient("s3 UploadPart failed for now (the network dropped); run it again to resume")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Store, "_send_part", drops_the_third)
+    monkeypatch.setattr(flows.upload, "upload_archive_task",
+                        upload_archive_task.with_options(retry_delay_seconds=0))
+    state = flows.upload.upload_archive(str(src), config=str(config), return_state=True)
+    assert state.is_completed(), state
+    result = state.result()
+    assert (result["parts_reused"], result["parts_sent"]) == (2, 3)
+    counters = standin.counters()
+    assert Counter(p["part"] for p in counters["s3_parts"]) == Counter(range(1, 6))  # each once
+    assert counters["operations"]["s3.CreateMultipartUpload"] == 1
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    assert [r.run_count for r in runs] == [2]
+    with Catalog.open(tmp_path / "work" / "catalog.sqlite") as catalog:
+        assert [u.state for u in catalog.uploads(state=None)] == ["completed"]
+        (copy,) = catalog.copies()
+        assert copy.remote_id == result["remote_id"]

@@ -58,6 +58,19 @@ def wait_for_parts(catalog_path: Path, at_least: int, proc: subprocess.Popen, ti
     raise AssertionError(f"no {at_least} parts recorded within {timeout} s")
 
 
+def slow_upload(standin, args: list[str], catalog_path: Path, parts: int) -> subprocess.Popen:
+    """Start an upload child against a slow stand-in; returns once it recorded ``parts``."""
+    standin.set_options(latency_ms=150)
+    proc = subprocess.Popen(args, env=cli_env(standin), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_parts(catalog_path, parts, proc)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def settled_parts(store, upload) -> int:
     """Parts the service holds once requests the dead process had already sent are handled."""
     before = -1
@@ -80,13 +93,9 @@ def test_kill_9_midway_then_rerun(standin, backend, coldcfg, tmp_path: Path) -> 
     catalog_path = tmp_path / "work" / "catalog.sqlite"
     args = [PYTHON, "-c", CLI, "-c", str(config), "upload", str(src), "--json"]
 
-    standin.set_options(latency_ms=150)
-    proc = subprocess.Popen(args, env=cli_env(standin), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for_parts(catalog_path, 3, proc)
-    finally:
-        proc.kill()  # SIGKILL: no cleanup runs
-        proc.wait()
+    proc = slow_upload(standin, args, catalog_path, 3)
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
     standin.set_options(latency_ms=0)
 
     with Catalog.open(catalog_path) as catalog:

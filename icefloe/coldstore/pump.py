@@ -1,0 +1,207 @@
+"""Sending a file's parts: a coordinator per upload, and one budget of senders, part buffers
+and bandwidth shared by every upload of the process.
+
+An upload's coordinator (the calling thread) reads the file in order, one part at a time,
+into a buffer lent by the :class:`Budget`, feeds the whole-file SHA-256 as it goes, asks the
+backend whether the service already holds that part (a resume), and otherwise hands the part
+to one of the budget's senders. A buffer goes back to the budget when its part is
+acknowledged or has failed, so all the volumes of a set uploading at once hold at most
+``concurrency x part size`` bytes of parts between them, and share one bandwidth limit.
+
+A failure leaves the multipart upload open and every acknowledged part recorded: the next
+try (a task retry, a rerun, a UI Retry) asks the service which parts it holds and sends the
+rest. Only ``uploads abort``, the stale-upload cleanup and an abandoned source abort one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from icefloe.errors import IcefloeError
+from icefloe.progress import Progress
+from icefloe.coldstore import awserrors
+from icefloe.coldstore.base import LocalFile
+from icefloe.coldstore.throttle import MeteredBody, RateLimiter, Unlimited, limiter
+
+R = TypeVar("R")
+
+
+class Budget:
+    """Senders, part buffers and a bandwidth limit for the uploads that share it.
+
+    Memory: at most ``concurrency x part_size`` bytes of part buffers are lent or kept for
+    reuse at once (one larger part may go alone), however many uploads take from it. The
+    buffers are reused, so their pages are faulted in once rather than for every part.
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        part_size: int,
+        bandwidth_bps: int = 0,
+        *,
+        executor: Executor | None = None,
+    ) -> None:
+        self.concurrency = concurrency
+        self.limit = concurrency * part_size
+        self.pace: RateLimiter | Unlimited = limiter(bandwidth_bps)
+        self._executor = executor
+        self._cond = threading.Condition()
+        self._lent = 0
+        self._kept: list[bytearray] = []
+        self.peak = 0  # the most bytes lent at once
+
+    @property
+    def executor(self) -> Executor:
+        with self._cond:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="icefloe-part")
+            return self._executor
+
+    def take(self, size: int) -> bytearray:
+        """A buffer of ``size`` bytes, once the budget has room for it."""
+        with self._cond:
+            while self._lent and self._lent + size > self.limit:
+                self._cond.wait()
+            self._lent += size
+            self.peak = max(self.peak, self._lent)
+            for i, buffer in enumerate(self._kept):
+                if len(buffer) == size:
+                    return self._kept.pop(i)
+            while self._kept and self._lent + sum(map(len, self._kept)) > max(self.limit, size):
+                self._kept.pop(0)  # of another size: make room
+        return bytearray(size)
+
+    def give(self, buffer: bytearray) -> None:
+        with self._cond:
+            self._lent -= len(buffer)
+            self._kept.append(buffer)
+            self._cond.notify_all()
+
+
+_BUDGETS: dict[tuple[int, int, int], Budget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def shared_budget(concurrency: int, part_size: int, bandwidth_bps: int) -> Budget:
+    """The process's budget for these settings: every upload asking with the same ones (the
+    volumes of a set, uploaded by concurrent tasks) shares its senders, memory and bandwidth."""
+    key = (concurrency, part_size, bandwidth_bps)
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(key)
+        if budget is None:
+            budget = _BUDGETS[key] = Budget(concurrency, part_size, bandwidth_bps)
+        return budget
+
+
+@dataclass(frozen=True)
+class Part:
+    index: int  # 0-based
+    start: int
+    end: int  # exclusive
+
+
+@dataclass(frozen=True)
+class Sent(Generic[R]):
+    receipts: list[R]  # one per part, in order
+    sha256: str | None  # of the whole file, when asked for
+    sent: int
+    reused: int
+
+
+def send_parts(
+    f: LocalFile,
+    part_size: int,
+    budget: Budget,
+    *,
+    held: Callable[[Part, memoryview], R | None],
+    send: Callable[[Part, memoryview], R],
+    progress: Progress,
+    hash_whole: bool = True,
+) -> Sent[R]:
+    """Read every part in order; ``held`` (in this thread) returns the receipt of a part the
+    service already holds, else ``send`` (on a sender) sends it and returns its receipt."""
+    count = -(-f.size // part_size)
+    receipts: list[R | None] = [None] * count
+    whole = hashlib.sha256() if hash_whole else None
+    failures: list[BaseException] = []
+    futures: list[Future] = []
+    sent = reused = 0
+
+    def finished(index: int, buffer: bytearray, future: Future) -> None:
+        if not future.cancelled():
+            exc = future.exception()
+            if exc is not None:
+                failures.append(exc)
+            else:
+                receipts[index] = future.result()
+        budget.give(buffer)  # after the failure is noted: no further part starts after it
+
+    try:
+        for index in range(count):
+            part = Part(index, index * part_size, min(f.size, (index + 1) * part_size))
+            buffer = budget.take(part.end - part.start)
+            if failures:
+                budget.give(buffer)
+                break
+            try:
+                data = f.pread_into(buffer, part.start, part.end)
+                if whole is not None:
+                    whole.update(data)
+                receipt = held(part, data)
+            except BaseException:
+                budget.give(buffer)
+                raise
+            if receipt is not None:
+                receipts[index] = receipt
+                reused += 1
+                progress.on_progress(part.end - part.start)
+                del data
+                budget.give(buffer)
+                continue
+            future = budget.executor.submit(send, part, data)
+            del data
+            sent += 1
+            futures.append(future)
+            future.add_done_callback(lambda fut, i=index, b=buffer: finished(i, b, fut))
+    except BaseException:
+        for future in futures:
+            future.cancel()  # parts not yet started; those in flight finish (and are recorded)
+        raise
+    finally:
+        wait(futures)
+    if failures:
+        raise failures[0]
+    if any(r is None for r in receipts):
+        raise IcefloeError(f"{f.path}: a part was neither sent nor found (a bug)")
+    return Sent(receipts, whole.hexdigest() if whole is not None else None, sent, reused)  # type: ignore[arg-type]
+
+
+def send_body(
+    request: Callable[[MeteredBody], dict],
+    data,
+    progress: Progress,
+    pace: RateLimiter | Unlimited,
+    *,
+    where: awserrors.Where,
+    operation: str,
+    backoff: awserrors.Backoff,
+    sleep: Callable[[float], None],
+) -> dict:
+    """One request carrying ``data``, retried with backoff; each attempt counts and paces its
+    bytes, and a failed attempt takes back the progress it reported."""
+
+    def attempt():
+        body = MeteredBody(data, progress.on_progress, pace)
+        try:
+            return request(body)
+        except BaseException:
+            body.rewind()
+            raise
+
+    return awserrors.call(attempt, where, operation, backoff, sleep=sleep)
