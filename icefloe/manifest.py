@@ -2,13 +2,15 @@
 
 One JSON document (format in docs/manifest.md, ``version`` 1), kept in two places: inside the
 archive as ``.icefloe/<set>.manifest.json`` and beside the archive volumes as the sidecar
-``<set>.manifest.json``. The sidecar also lists the volumes with their sizes and SHA-256s,
-which the copy inside the archive cannot know about itself.
+``<set>.manifest.json`` (sealed as ``<set>.manifest.7z`` with the password when the set is
+encrypted). The sidecar also lists the volumes with their sizes and SHA-256s, which the copy
+inside the archive cannot know about itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from icefloe.catalog import ManifestEntry
-from icefloe.errors import UsageError
+from icefloe.errors import PasswordError, UsageError
 from icefloe.fsutil import atomic_write_bytes
 
 FORMAT = "icefloe-manifest"
@@ -32,6 +34,64 @@ def inner_name(set_name: str) -> str:
 
 def sidecar_name(set_name: str) -> str:
     return f"{set_name}.manifest.json"
+
+
+SEALED_SUFFIX = ".manifest.7z"
+
+
+def sealed_name(set_name: str) -> str:
+    """The sidecar of an encrypted set: the manifest in a 7z with AES-256 and an encrypted
+    header, which stock 7-Zip opens with the archive's password."""
+    return f"{set_name}{SEALED_SUFFIX}"
+
+
+def sidecar_for(set_name: str, encrypted: bool) -> str:
+    return sealed_name(set_name) if encrypted else sidecar_name(set_name)
+
+
+def seal(data: bytes, name: str, password: str) -> bytes:
+    """``data`` as the one member ``name`` of a 7z archive whose data and names need ``password``."""
+    import py7zr
+
+    filters = [{"id": py7zr.FILTER_LZMA2, "preset": 7}, {"id": py7zr.FILTER_CRYPTO_AES256_SHA256}]
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", password=password, header_encryption=True, filters=filters) as sealed:
+        sealed.writestr(data, name)
+    return buf.getvalue()
+
+
+def unseal(data: bytes, password: str | None, source: str) -> bytes:
+    """The manifest inside a sealed sidecar; PasswordError when ``password`` cannot open it."""
+    import py7zr
+    from py7zr.io import BytesIOFactory
+
+    if not password:
+        raise PasswordError(f"{source} is encrypted: set the archive password and run again")
+    factory = BytesIOFactory(64 * len(data) + (64 << 20))  # LZMA2 shrinks JSON about tenfold
+    try:
+        with py7zr.SevenZipFile(io.BytesIO(data), "r", password=password) as sealed:
+            sealed.extractall(factory=factory)
+    except Exception:  # noqa: BLE001 - py7zr fails in many ways on a wrong key
+        raise PasswordError(
+            f"{source} does not open with this archive password: the password is wrong "
+            "(or the file is damaged)"
+        ) from None
+    members = [m for m in factory.products.values()]
+    if len(members) != 1:
+        raise UsageError(f"{source} holds {len(members)} files, not one manifest")
+    return members[0].read()
+
+
+def write_sidecar(manifest: Manifest, folder: Path, password: str | None) -> tuple[Path, str]:
+    """Write the sidecar beside the volumes, sealed with ``password`` when there is one;
+    returns its path and the SHA-256 of the bytes written."""
+    if password is None:
+        path = Path(folder) / sidecar_name(manifest.set_name)
+        return path, manifest.write(path)
+    data = seal(manifest.dumps(), sidecar_name(manifest.set_name), password)
+    path = Path(folder) / sealed_name(manifest.set_name)
+    atomic_write_bytes(path, data)
+    return path, hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -166,6 +226,18 @@ def read(path: Path) -> Manifest:
     except OSError as exc:
         raise UsageError(f"cannot read the manifest {path}: {exc.strerror}") from None
     return loads(data, str(path))
+
+
+def read_sidecar(path: Path, password: str | None = None) -> Manifest:
+    """A sidecar as ``write_sidecar`` wrote it: plain JSON, or sealed (then ``password`` opens it)."""
+    path = Path(path)
+    if not path.name.endswith(SEALED_SUFFIX):
+        return read(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the manifest {path}: {exc.strerror}") from None
+    return loads(unseal(data, password, str(path)), str(path))
 
 
 def size_bound(items: Iterable[Item], header_slack: int = 64 * 1024) -> int:

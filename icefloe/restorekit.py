@@ -82,16 +82,23 @@ def restore_text(
     out.append("")
     for name in companions:
         out.append(f"  {_ascii(name)}")
-        out.append(_para("the manifest: every file of the set with its size, time and SHA-256 "
-                         "checksum (JSON text)", "      "))
+        if name.endswith(".7z"):
+            out.append(_para("the manifest: every file of the set with its size, time and "
+                             "SHA-256 checksum (JSON text), encrypted like the archive: 7-Zip "
+                             "opens it with the same password", "      "))
+        else:
+            out.append(_para("the manifest: every file of the set with its size, time and "
+                             "SHA-256 checksum (JSON text)", "      "))
     out += [f"  {SUMS_NAME}", _para("SHA-256 checksums of all volumes and the manifest, the "
                                     "same on every disc", "      ")]
     out += [f"  {RESTORE_NAME}", "      this text", ""]
     if encrypted:
         out.append(_para(
-            "The archive is ENCRYPTED. 7-Zip asks for its password, which is not on these "
-            "discs: it is wherever the family keeps its passwords. Without it the files cannot "
-            "be read, not even their names."
+            "The archive and the manifest are ENCRYPTED. 7-Zip asks for their password, which "
+            "is not on these discs: it is wherever the family keeps its passwords. Without it "
+            "the files cannot be read, not even their names. Readable without it: this text, "
+            f"{SUMS_NAME}, and the names of the archive files, which tell only the set's name "
+            "and date."
         ))
     elif encrypted is False:
         out.append(_para("The archive is not encrypted: no password is needed."))
@@ -152,8 +159,9 @@ def restore_text(
         "",
         _heading("4. Check the restored files (optional)"),
         _para(
-            "The manifest lists every file with its SHA-256. To check a file, compare its "
-            "\"sha256\" entry in the manifest with what these print:"
+            "The manifest lists every file with its SHA-256"
+            + (" (extract it with 7-Zip and the password first, like the archive)" if encrypted else "")
+            + ". To check a file, compare its \"sha256\" entry in the manifest with what these print:"
         ),
         "",
         "  Linux:    sha256sum FILE",

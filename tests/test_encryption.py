@@ -157,3 +157,99 @@ def test_restore_refuses_a_wrong_password_before_any_retrieval(standin, photos: 
         assert not out.exists()
         with Catalog.open(photos / "work" / "catalog.sqlite") as catalog:
             assert catalog.jobs() == []  # nothing was retrieved
+
+
+MARKERS = ("Oma-Geburtstag-qz7Marker", "Geheimes-Tagebuch-qz7Marker")
+
+
+def leaks(data: bytes) -> list[str]:
+    """The marker names found in ``data``, as UTF-8 or UTF-16 (7z and Joliet names)."""
+    found = []
+    for name in MARKERS:
+        if any(form in data for form in (name.encode(), name.encode("utf-16-le"), name.encode("utf-16-be"))):
+            found.append(name)
+    return found
+
+
+@pytest.fixture
+def marked(workspace: Path) -> Path:
+    part = workspace / "photos-a"
+    (part / MARKERS[1]).mkdir()
+    (part / MARKERS[1] / "seite-1.txt").write_text("liebes Tagebuch\n" * 300)
+    (part / f"{MARKERS[0]}.jpg").write_bytes(os.urandom(150_000))
+    return workspace
+
+
+def test_nothing_readable_without_the_password_on_any_medium(marked: Path, tmp_path: Path) -> None:
+    env = {"ICEFLOE_ARCHIVE_PASSWORD": RIGHT}
+    made = json.loads(icefloe("consolidate", "photos-a", "--json", cwd=marked, env=env).stdout)
+    sealed = Path(made["manifest"])
+    assert sealed.name == f"{made['set']}.manifest.7z"
+    iso = Path(icefloe("iso", made["set"], cwd=marked, env=env).stdout.split()[0])
+
+    work = marked / "work"
+    outputs = [p for p in work.rglob("*") if p.is_file() and not p.name.startswith("catalog.sqlite")]
+    kinds = {p.suffix for p in outputs}
+    assert {".7z", ".iso", ".json"} <= kinds, kinds  # volume, sealed manifest, image, image sidecar
+    for path in outputs:
+        assert leaks(path.read_bytes()) == [], path
+    # The catalog stays at home and answers `find`, so the names are in its manifest entries,
+    # and nowhere else in it; the password never is.
+    with sqlite3.connect(work / "catalog.sqlite") as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            text = "\n".join(map(repr, conn.execute(f"SELECT * FROM {table}").fetchall())).encode()
+            assert RIGHT.encode() not in text
+            assert leaks(text) == ([] if table != "manifest_entries" else list(MARKERS)), table
+
+    # Stock 7-Zip opens the sealed manifest with the password, and only with it.
+    shown = subprocess.run(["7zz", "x", "-so", f"-p{RIGHT}", str(sealed)], capture_output=True, check=True).stdout
+    assert leaks(shown) == list(MARKERS) and json.loads(shown)["set"] == made["set"]
+    for args in (["l", str(sealed)], ["l", "-pwrong", str(sealed)]):
+        proc = subprocess.run(["7zz", *args], capture_output=True, stdin=subprocess.DEVNULL)
+        assert proc.returncode != 0 and leaks(proc.stdout + proc.stderr) == []
+
+    # The disc lists only the kit, the volume and the sealed manifest; RESTORE.txt says so.
+    listing = subprocess.run(["7zz", "l", "-ba", str(iso)], capture_output=True, text=True, check=True).stdout
+    names = sorted(line.split()[-1] for line in listing.splitlines() if line.strip())
+    assert names == sorted(["RESTORE.txt", "SHA256SUMS.txt", f"{made['set']}.7z", sealed.name])
+    restore_txt = subprocess.run(["7zz", "x", "-so", str(iso), "RESTORE.txt"], capture_output=True,
+                                 text=True, check=True).stdout
+    flat = " ".join(restore_txt.split())
+    assert "The archive and the manifest are ENCRYPTED" in flat and "not even their names" in flat
+    assert f"{sealed.name} the manifest" in flat and "opens it with the same password" in flat
+
+    # From the disc: the right password restores everything, a wrong one stops at once.
+    out = tmp_path / "restored"
+    line = one_line_error(icefloe("restore", "--from-discs", str(iso), "--to", str(out), cwd=marked,
+                                  env={"ICEFLOE_ARCHIVE_PASSWORD": WRONG}))
+    assert "does not open with this archive password" in line and not out.exists()
+    proc = icefloe("restore", "--from-discs", str(iso), "--to", str(out), cwd=marked, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / f"{MARKERS[0]}.jpg").read_bytes() == (marked / "photos-a" / f"{MARKERS[0]}.jpg").read_bytes()
+
+
+def test_a_consolidation_stopped_while_sealing_the_manifest_leaves_nothing_and_reruns(
+    marked: Path, monkeypatch
+) -> None:
+    from icefloe import manifest as mf
+    from icefloe.archive import consolidate
+
+    out = marked / "work" / "archives"
+    real_seal = mf.seal
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C or a dying worker would, mid-write
+
+    monkeypatch.setattr(mf, "seal", interrupted)
+    with Catalog.open(marked / "work" / "catalog.sqlite") as catalog:
+        with pytest.raises(KeyboardInterrupt):
+            consolidate(marked / "photos-a", out, label="photos-a", password=RIGHT, workers=1, catalog=catalog)
+        assert list(out.iterdir()) == [] and catalog.archive_sets() == []
+        monkeypatch.setattr(mf, "seal", real_seal)
+        result = consolidate(marked / "photos-a", out, label="photos-a", password=RIGHT, workers=1, catalog=catalog)
+        assert [p.name for p in out.iterdir()] == [result.set_name]
+        assert [s.name for s in catalog.archive_sets()] == [result.set_name]
+        sidecar = mf.read_sidecar(result.manifest_path, RIGHT)
+        assert sorted(i.path for i in sidecar.items if i.kind == "file") == sorted(
+            [f"{MARKERS[0]}.jpg", f"{MARKERS[1]}/seite-1.txt"])

@@ -316,7 +316,7 @@ def consolidate(
         partition_label=label,
         directory=final_dir,
         volumes=volumes,
-        manifest_path=final_dir / mf.sidecar_name(set_name),
+        manifest_path=final_dir / mf.sidecar_for(set_name, password is not None),
         manifest_sha256=manifest_sha,
         manifest=manifest,
         file_count=manifest.file_count,
@@ -356,7 +356,7 @@ def _write_and_test(
     shas = check_and_hash(paths, plan.password, runner, expected_members=entry_count + 1)
     volumes_info = [(p.name, p.stat().st_size, sha) for p, sha in zip(paths, shas)]
     manifest = manifest.with_volumes([mf.Volume(*v) for v in volumes_info])
-    manifest_sha = manifest.write(plan.partial / mf.sidecar_name(plan.set_name))
+    manifest_sha = mf.write_sidecar(manifest, plan.partial, plan.password)[1]  # sealed when encrypted
     return volumes_info, manifest, manifest_sha
 
 

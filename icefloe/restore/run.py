@@ -146,7 +146,7 @@ def restore_from_discs(
 ) -> list[SetRestore]:
     """Restore every set found on the discs (mounted folders or ISO files) into ``to``
     (one set: straight into it; several: a folder per set)."""
-    sets = gather_discs(paths)
+    sets = gather_discs(paths, password=password)
     results = []
     for found in sets:
         report = extract_set(

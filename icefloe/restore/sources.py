@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from icefloe import manifest as mf
-from icefloe.errors import InputNotFound, InputUnreadable, UsageError
+from icefloe.errors import InputNotFound, InputUnreadable, PasswordError, UsageError
 
 SUMS_NAME = "SHA256SUMS.txt"
 _VOLUME = re.compile(r"^(?P<set>.+)\.7z(?:\.(?P<num>\d{3,}))?$")
@@ -287,8 +287,12 @@ class DiscSet:
     sidecar_problem: str | None = None
 
 
-def gather_discs(paths: Sequence[Path]) -> list[DiscSet]:
-    """The archive sets on these discs (mounted folders, ISO files, or folders of copied files)."""
+def gather_discs(paths: Sequence[Path], password: str | None = None) -> list[DiscSet]:
+    """The archive sets on these discs (mounted folders, ISO files, or folders of copied files).
+
+    An encrypted set's sidecar is sealed (``<set>.manifest.7z``) and opened with ``password``:
+    a wrong one is a PasswordError at once, before any volume is read.
+    """
     if not paths:
         raise UsageError("name at least one disc: a mounted disc folder or an ISO file")
     files: dict[str, DiscFile] = {}
@@ -309,19 +313,22 @@ def gather_discs(paths: Sequence[Path]) -> list[DiscSet]:
     by_set: dict[str, dict[int, DiscFile]] = {}
     for name, item in files.items():
         parsed = split_volume_name(name)
-        if parsed:
+        if parsed and not name.endswith(mf.SEALED_SUFFIX):
             by_set.setdefault(parsed[0], {})[parsed[1]] = item
     if not by_set:
         raise InputNotFound(
             "no archive volumes (*.7z, *.7z.001, ...) at the root of "
             + ", ".join(str(p) for p in paths)
         )
-    return [_disc_set(set_name, found, files, sums) for set_name, found in sorted(by_set.items())]
+    return [_disc_set(set_name, found, files, sums, password) for set_name, found in sorted(by_set.items())]
 
 
-def _disc_set(set_name: str, found: dict[int, DiscFile], files: dict[str, DiscFile], sums: dict[str, str]) -> DiscSet:
+def _disc_set(
+    set_name: str, found: dict[int, DiscFile], files: dict[str, DiscFile], sums: dict[str, str],
+    password: str | None = None,
+) -> DiscSet:
     result = DiscSet(set_name)
-    sidecar = files.get(mf.sidecar_name(set_name))
+    sidecar = files.get(mf.sealed_name(set_name)) or files.get(mf.sidecar_name(set_name))
     data = None
     if sidecar is not None:
         try:
@@ -334,7 +341,11 @@ def _disc_set(set_name: str, found: dict[int, DiscFile], files: dict[str, DiscFi
             result.sidecar_problem = f"{sidecar.name} does not match {SUMS_NAME}; it was not used"
         else:
             try:
+                if sidecar.name.endswith(mf.SEALED_SUFFIX):
+                    data = mf.unseal(data, password, sidecar.where)
                 result.sidecar = mf.loads(data, sidecar.where)
+            except PasswordError:
+                raise  # its checksum matched: the password, not the disc, is wrong
             except UsageError as exc:
                 result.sidecar_problem = exc.message
     expected: list[tuple[str, int | None, str | None]]

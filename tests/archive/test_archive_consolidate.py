@@ -127,7 +127,8 @@ def test_volumes_span_and_restore_from_the_first(partition: Path, tmp_path: Path
     assert [(v.volume, v.volumes) for v in result.volumes] == [(i + 1, len(names)) for i in range(len(names))]
     for v in result.volumes:
         assert v.sha256 == hashlib.sha256(v.path.read_bytes()).hexdigest()
-    assert [v.name for v in mf.read(result.manifest_path).volumes] == names
+    assert result.manifest_path.name == f"{SET}.manifest.7z"  # sealed: the set is encrypted
+    assert [v.name for v in mf.read_sidecar(result.manifest_path, PASSWORD).volumes] == names
 
     sevenzip("t", f"-p{PASSWORD}", str(result.volumes[0].path))
     sevenzip("x", f"-p{PASSWORD}", f"-o{tmp_path / 'restored'}", str(result.volumes[0].path))
