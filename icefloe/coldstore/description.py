@@ -6,6 +6,10 @@ which can never be changed after the upload). docs/description.md documents it; 
 both together and bump ``FORMAT_VERSION`` when a reader would misread the new form.
 
     {"v":1,"p":"photos-a","n":"photos-a-2026-01.7z.001","s":4700000000,"h":"<sha256>","t":"2026-01-05T03:04:05Z"}
+
+Version 2 adds what the archive's set holds (files, bytes, encryption, volumes), so that a
+rebuilt catalog knows it without a paid retrieval. A description without those is still
+written as version 1, which every reader understands.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from datetime import datetime, timezone
 
 from icefloe.errors import UsageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version this code writes and reads
 # https://docs.aws.amazon.com/amazonglacier/latest/dev/api-initiate-multipart-upload.html
 MAX_DESCRIPTION = 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _KEYS = {"v", "p", "n", "s", "h", "t", "d", "nt"}
+_SET_KEYS = {"f", "b", "e", "nv"}  # version 2: the archive's set
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,16 @@ class Description:
     partition: str | None = None
     folder: str | None = None  # the source folder; only when coldstore.description_paths
     name_truncated: bool = False
-    version: int = FORMAT_VERSION
+    version: int = 1
+    # Version 2, about the set the archive belongs to; None when the description does not say.
+    set_files: int | None = None  # files in the set
+    set_bytes: int | None = None  # bytes of those files
+    encrypted: bool | None = None
+    set_volumes: int | None = None  # volumes the set has
+
+    @property
+    def knows_set(self) -> bool:
+        return None not in (self.set_files, self.set_bytes, self.encrypted, self.set_volumes)
 
 
 def utc_now() -> str:
@@ -60,10 +74,13 @@ def format_description(desc: Description) -> str:
     """
     if not _SHA256.match(desc.sha256):
         raise ValueError(f"{desc.sha256!r} is not a lower-case hex SHA-256")
-    data: dict = {"v": desc.version}
+    data: dict = {"v": 2 if desc.knows_set else 1}
     if desc.partition:
         data["p"] = desc.partition
     data.update({"n": desc.name, "s": desc.size, "h": desc.sha256, "t": desc.created})
+    if desc.knows_set:
+        data.update({"f": desc.set_files, "b": desc.set_bytes, "e": int(bool(desc.encrypted)),
+                     "nv": desc.set_volumes})
     if desc.name_truncated:
         data["nt"] = 1
     if desc.folder:
@@ -102,14 +119,15 @@ def parse_description(text: str | None) -> Description | None:
         data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(data, dict) or not set(data) <= _KEYS:
+    if not isinstance(data, dict):
         return None
     version = data.get("v")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         return None
-    if version > FORMAT_VERSION:
-        # A newer icefloe wrote it; the fields this version knows keep their meaning.
-        pass
+    known = _KEYS | (_SET_KEYS if version >= 2 else set())
+    # A newer icefloe may add keys: the ones this version knows keep their meaning.
+    if version <= FORMAT_VERSION and not set(data) <= known:
+        return None
     name, size, sha, created = data.get("n"), data.get("s"), data.get("h"), data.get("t")
     if not isinstance(name, str) or not isinstance(created, str):
         return None
@@ -122,6 +140,9 @@ def parse_description(text: str | None) -> Description | None:
         return None
     if folder is not None and not isinstance(folder, str):
         return None
+    set_fields = _set_fields(data) if version >= 2 else {}
+    if set_fields is None:
+        return None
     return Description(
         name=name,
         size=size,
@@ -131,7 +152,24 @@ def parse_description(text: str | None) -> Description | None:
         folder=folder,
         name_truncated=bool(data.get("nt")),
         version=version,
+        **set_fields,
     )
+
+
+def _count(value: object, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _set_fields(data: dict) -> dict | None:
+    """Version 2's set fields, all or none; None when present but malformed."""
+    if not _SET_KEYS & set(data):
+        return {}
+    files, size, encrypted, volumes = data.get("f"), data.get("b"), data.get("e"), data.get("nv")
+    if not (_count(files, 0) and _count(size, 0) and _count(volumes, 1) and encrypted in (0, 1)):
+        return None
+    if isinstance(encrypted, bool):
+        return None
+    return {"set_files": files, "set_bytes": size, "encrypted": bool(encrypted), "set_volumes": volumes}
 
 
 def check_user_description(text: str) -> str:

@@ -64,6 +64,7 @@ def decide(
             raise UsageError(f"{sha256!r} is not a SHA-256 (64 hex digits)")
     record = _archive_record(catalog, f)
     tree = None
+    held = _set_fields(catalog, record)
     if record is not None:
         name = name or record.name
         partition = partition or record.partition_label
@@ -83,6 +84,7 @@ def decide(
                 created=utc_now(),
                 partition=partition,
                 folder=folder,
+                **held,
             )
         )
     return Intent(name=name, partition=partition, sha256=sha256, description=description,
@@ -104,6 +106,15 @@ def resumed_intent(
         description=description,
         tree_hash=tree,
     )
+
+
+def _set_fields(catalog: Catalog, record) -> dict:
+    """What the description says about the archive's set (format version 2), when icefloe made it."""
+    aset = catalog.get_archive_set(record.set_name) if record is not None else None
+    if aset is None:
+        return {}
+    return {"set_files": aset.file_count, "set_bytes": aset.total_bytes, "encrypted": bool(aset.encrypted),
+            "set_volumes": record.volumes}
 
 
 def _archive_record(catalog: Catalog, f: LocalFile):

@@ -8,9 +8,12 @@ name, size, SHA-256, partition. From those the catalog gets back its archive set
 inventory (INVENTORY_SEEN), which is all a restore needs. Records the catalog already has
 are kept as they are, so rebuilding into a catalog that survived is harmless.
 
-Not recovered: the manifests (they are inside the archives; a restore puts them back), disc
-images, burns, mirror runs and the other checks. A rebuilt set's ``file_count`` and
-``total_bytes`` are 0 and ``encrypted`` False until a restore reads its manifest.
+A set's file count, bytes, encryption and number of volumes come from the descriptions too
+(format version 2). Archives uploaded by an icefloe that wrote version 1 do not say: such a
+set is recorded with zeros, and the catalog notes which of its fields are unknown
+(``unknown_fields``) until a restore reads its manifest. Not recovered: the manifests (they
+are inside the archives; a restore puts them back), disc images, burns, mirror runs and the
+other checks.
 
 A vault inventory takes about four hours: without ``wait`` the job is requested (or an
 existing one reused) and RetrievalPending says to run the command again later.
@@ -40,6 +43,9 @@ from icefloe.restore.sources import split_volume_name
 
 _SET_LABEL = re.compile(r"^(?P<label>.+)-\d{8}T\d{6}Z$")  # icefloe.archive.set_name_for
 UNKNOWN_PARTITION = "unknown"
+# The catalog's meta key naming a rebuilt set's fields that no description told.
+UNKNOWN_KEY = "rebuilt_unknown:{}"
+SET_FIELDS = ("file_count", "total_bytes", "encrypted")
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,24 @@ class RebuildResult:
     archives: int  # archives added
     copies: int  # copies added
     confirmed: int  # copies confirmed by the inventory
+    unknown: tuple[str, ...] = ()  # sets added whose files, bytes and encryption no description told
 
     def summary(self) -> str:
-        return (f"{self.backend} {self.container}: inventory of {self.inventory_date or 'now'} lists "
+        text = (f"{self.backend} {self.container}: inventory of {self.inventory_date or 'now'} lists "
                 f"{self.items} archives ({self.foreign} not icefloe's); added {self.sets} sets, "
                 f"{self.archives} archives, {self.copies} copies; {self.confirmed} copies confirmed")
+        if self.unknown:
+            text += (f"; {len(self.unknown)} sets were uploaded by an older icefloe, so their file "
+                     "count, size and encryption stay unknown until they are restored")
+        return text
+
+
+def unknown_fields(catalog: Catalog, set_name: str) -> tuple[str, ...]:
+    """The set's fields a rebuild could not recover (shown as 0/False), until its manifest is known."""
+    noted = catalog.get_state(UNKNOWN_KEY.format(set_name))
+    if not noted or catalog.manifest(set_name):
+        return ()
+    return tuple(noted.split(","))
 
 
 def inventory_job(store, *, fresh: bool = False) -> RemoteJob:
@@ -123,14 +142,20 @@ def apply_inventory(catalog: Catalog, inventory: Inventory, *, job_id: str = "",
         if parsed is not None:  # a volume; anything else icefloe uploaded is kept as a copy only
             groups.setdefault(parsed[0], []).append((parsed[1], item, desc))
     sets = archives = 0
+    unknown: list[str] = []
     for set_name, members in sorted(groups.items()):
-        volumes = max(index for index, _, _ in members)
         first = min((desc for _, _, desc in members), key=lambda d: d.created)
+        told = next((desc for _, _, desc in members if desc.knows_set), None)
+        volumes = told.set_volumes if told else max(index for index, _, _ in members)
         if catalog.get_archive_set(set_name) is None:
             catalog.put_archive_set(ArchiveSet(
-                name=set_name, partition_label=partition_of(set_name, first.partition), file_count=0,
-                total_bytes=0, encrypted=False, created_at=first.created,
+                name=set_name, partition_label=partition_of(set_name, first.partition),
+                file_count=told.set_files if told else 0, total_bytes=told.set_bytes if told else 0,
+                encrypted=bool(told.encrypted) if told else False, created_at=first.created,
             ))
+            if told is None:
+                catalog.set_state(UNKNOWN_KEY.format(set_name), ",".join(SET_FIELDS))
+                unknown.append(set_name)
             sets += 1
         for index, item, desc in members:
             if catalog.get_archive(desc.name) is not None:
@@ -152,5 +177,5 @@ def apply_inventory(catalog: Catalog, inventory: Inventory, *, job_id: str = "",
         backend=inventory.backend, container=inventory.container, job_id=job_id,
         inventory_date=inventory.date, inventory_path=path, items=len(inventory.items),
         foreign=len(inventory.items) - len(ours), sets=sets, archives=archives, copies=copies,
-        confirmed=len(seen.seen),
+        confirmed=len(seen.seen), unknown=tuple(unknown),
     )
