@@ -13,7 +13,10 @@ random file, then measures, each in its own process under GNU time:
 - boto3 ``upload_archive``: the whole file in one request (vault);
 - ``aws s3 cp --storage-class DEEP_ARCHIVE --checksum-algorithm SHA256`` (awscli from PyPI),
   set to the same part size and concurrency as the icefloe run it is compared with, and once
-  with awscli's defaults (CRC32 checksums, 10 threads).
+  with awscli's defaults (CRC32 checksums, 10 threads);
+- a set of 4 volumes uploaded at once from one process (one thread and store per volume, as
+  the archive flow's tasks do), against 1 volume the same way: the peak RSS of both, and the
+  memory bound they share (concurrency x part size).
 
 CPU seconds per GiB and MiB/s are net of the same command uploading a 1-byte file
 (interpreter start, imports). Peak RSS is GNU time's maximum resident set size. The stand-in runs on the same
@@ -51,6 +54,21 @@ SHA_PASS = (
     "    for block in iter(lambda: f.read(8 << 20), b''):\n"
     "        h.update(block)\n"
     "print(h.hexdigest())\n"
+)
+VOLUME_SET = (
+    "import sys\n"
+    "from concurrent.futures import ThreadPoolExecutor\n"
+    "from pathlib import Path\n"
+    "from icefloe.catalog import Catalog\n"
+    "from icefloe.coldstore import open_coldstore\n"
+    "from icefloe.config import load_settings\n"
+    "settings = load_settings(Path(sys.argv[1]), {})\n"
+    "files = [Path(f) for f in sys.argv[2:]]\n"
+    "with Catalog.open(settings.catalog_path) as catalog:\n"
+    "    stores = [open_coldstore(settings.coldstore, catalog) for _ in files]\n"
+    "    with ThreadPoolExecutor(len(files)) as pool:\n"
+    "        for stored in pool.map(lambda sf: sf[0].upload(sf[1]), zip(stores, files)):\n"
+    "            print(stored.remote_id)\n"
 )
 BOTO3_ARCHIVE = (
     "import boto3, sys\n"
@@ -120,6 +138,32 @@ class Bench:
         cmd = [PYTHON, "-c", ICEFLOE, "-c", str(config), "upload", str(src), "--name", name,
                "--part-size", str(part), "--concurrency", str(conc), "--json"]
         run = measure(f"icefloe {backend} {part} MiB x{conc}", cmd, self.env, src.stat().st_size)
+        self._cleanup(backend, catalog_path)
+        return run
+
+    def volume_set(self, backend: str, files: list[Path], part: int, conc: int) -> Run:
+        """Upload ``files`` at once from one process, each archive already in the catalog."""
+        from icefloe.catalog import ArchiveRecord, Catalog
+        from icefloe.treehash import file_tree_hash
+
+        self.count += 1
+        config = self.work / f"icefloe-{self.count}.toml"
+        catalog_path = self.work / f"catalog-{self.count}.sqlite"
+        config.write_text(
+            f'work_dir = "{self.work}"\ncatalog = "{catalog_path}"\n[coldstore]\n'
+            f'backend = "{backend}"\nvault = "bench"\nbucket = "bench"\n'
+            f'storage_class = "DEEP_ARCHIVE"\npart_size_mib = {part}\nconcurrency = {conc}\n'
+        )
+        with Catalog.open(catalog_path) as catalog:
+            for i, path in enumerate(files):
+                tree, sha = file_tree_hash(path)
+                catalog.put_archive(ArchiveRecord(f"set-{self.count}.7z.{i + 1:03d}", "bench", "bench",
+                                                  path.stat().st_size, sha, volume=i + 1,
+                                                  volumes=len(files), path=str(path.resolve()),
+                                                  tree_hash=tree))
+        cmd = [PYTHON, "-c", VOLUME_SET, str(config), *map(str, files)]
+        size = sum(p.stat().st_size for p in files)
+        run = measure(f"icefloe {backend} {len(files)} volumes {part} MiB x{conc}", cmd, self.env, size)
         self._cleanup(backend, catalog_path)
         return run
 
@@ -294,6 +338,29 @@ def run_all(work: Path, env: dict, size: int, concurrencies: list[int], parts: l
               f"CPU {cpu / theirs if theirs else float('nan'):.2f}x, RSS {mine.rss_mib / run.rss_mib:.2f}x")
     print(f"  CPU per GiB vs one SHA-256 pass: vault {vault_cpu / sha_cpu:.2f}x, "
           f"s3 {best('s3')[1] / sha_cpu:.2f}x")
+    volume_sets(work, bench, size)
+
+
+def volume_sets(work: Path, bench: Bench, size: int, part: int = 8, conc: int = 4) -> None:
+    """A set of 4 volumes uploaded at once against 1: they share one budget of memory."""
+    volume = max(size // 4, 2 * part * conc * MIB)  # each volume alone fills the budget
+    files = []
+    for i in range(4):
+        files.append(work / f"set.7z.{i + 1:03d}")
+        with open(files[-1], "wb") as f:
+            for _ in range(volume // MIB):
+                f.write(os.urandom(MIB))
+    bound = part * conc
+    print(f"\nvolume set ({volume // MIB} MiB volumes, {part} MiB parts x{conc}, all at once in one "
+          f"process; bound on part buffers {bound} MiB):")
+    print(f"{'backend':8} {'volumes':>7} {'MiB/s':>7} {'peak RSS':>9}   (MiB/s with start-up)")
+    for backend in ("glacier", "s3"):
+        one = bench.volume_set(backend, files[:1], part, conc)
+        four = bench.volume_set(backend, files, part, conc)
+        for run, n in ((one, 1), (four, 4)):
+            print(f"{backend:8} {n:7} {run.size / MIB / run.seconds:7.1f} {run.rss_mib:7.0f} M")
+        print(f"  {backend}: 4 volumes peak {four.rss_mib - one.rss_mib:+.0f} MiB over 1 volume "
+              f"(separate budgets would add up to {3 * bound} MiB more)")
 
 
 if __name__ == "__main__":

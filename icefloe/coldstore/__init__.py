@@ -17,6 +17,7 @@ interpreter's, whatever the file size and the number of volumes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -68,6 +69,25 @@ __all__ = [
 ]
 
 
+_LOADER = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _botocore_session():
+    """A fresh botocore session (its own credentials) sharing one model loader: each volume's
+    client would otherwise parse and keep its own copy of the service model (about 12 MiB)."""
+    global _LOADER
+    import botocore.session
+    from botocore.loaders import create_loader
+
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = create_loader()
+    session = botocore.session.Session()
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
 def make_client(
     service: str,
     cfg: ColdstoreConfig,
@@ -85,7 +105,7 @@ def make_client(
     import boto3.session
     from botocore.config import Config
 
-    session = session or boto3.session.Session()
+    session = session or boto3.session.Session(botocore_session=_botocore_session())
     config = Config(
         retries={"total_max_attempts": total_attempts, "mode": "standard"},
         max_pool_connections=pool or cfg.concurrency + 4,

@@ -101,3 +101,34 @@ def test_memory_bound_for_a_1_gib_file(standin, coldcfg, tmp_path: Path) -> None
             store.client.delete_object(Bucket=coldcfg.bucket, Key=copy.remote_id)
     os.unlink(big)
     print(f"{coldcfg.backend}: peak RSS {base:.0f} MiB for 1 byte, {peak:.0f} MiB for 1 GiB")
+
+
+def test_volumes_of_a_set_share_one_budget(standin, make_store, tmp_path: Path) -> None:
+    """Four volumes uploading at once, each from its own thread and store as the archive
+    flow's tasks do: together they hold at most concurrency x part size of parts, and keep
+    to one bandwidth limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from icefloe.coldstore.base import S3_MIN_PART
+    from icefloe.coldstore.pump import shared_budget
+
+    stores = [make_store(bandwidth_limit="6M", concurrency=2)]
+    stores += [open_coldstore(stores[0].cfg, stores[0].catalog) for _ in range(3)]
+    part = MIB if stores[0].backend == "glacier" else S3_MIN_PART
+    volumes = []
+    for i in range(4):
+        volumes.append(tmp_path / f"set.7z.{i + 1:03d}")
+        write_random(volumes[-1], 3 * part + i + 1, seed=i + 1)  # four parts each
+    budget = shared_budget(2, part, 6 * MIB)
+    budget.peak = 0
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        stored = list(pool.map(lambda sv: sv[0].upload(sv[1], part_size=MIB), zip(stores, volumes)))
+    elapsed = time.monotonic() - started
+    assert [s.parts_sent for s in stored] == [4, 4, 4, 4]
+    assert 0 < budget.peak <= 2 * part  # not 4 x 2 x part: one budget for the four
+    total = sum(v.stat().st_size for v in volumes)
+    # one 6 MiB/s limit for all four (less its first quarter-second burst), not 6 MiB/s each
+    assert elapsed >= total / (6 * MIB) - 0.5, elapsed
+    for s, v in zip(stored, volumes):
+        assert retrieve(stores[0], s, tmp_path / f"back-{v.name}") == v.read_bytes()
