@@ -25,6 +25,7 @@ from tasks.disc import build_images_task, burn_image_task, verify_image_task
 from tasks.jobs import request_inventory_task
 from tasks.mirror import mirror_partition_task
 from tasks.pipeline import plan_archive_task, reconcile_job_task
+from tasks.snapshot import snapshot_catalog_task
 from tasks.upload import upload_archive_task
 
 
@@ -73,7 +74,9 @@ def archive_partition(label: str, dry_run: bool = False, config: str | None = No
     inventory = reconcile_job_task(job_id, config)
     if not inventory["ready"]:
         logger.info("inventory %s still running: the inventory-poll deployment reconciles it", job_id)
+    snapshot = snapshot_catalog_task(config)  # the catalog goes offsite with the set
     return {
+        "snapshot": snapshot,
         "set": archived["set"],
         "files": archived["files"],
         "volumes": archived["volumes"],

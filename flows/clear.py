@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow
 from prefect.transactions import transaction
 
+from tasks.archive import hold_partition
 from tasks.clear import (
     check_gates_task,
     confirm_clear,
@@ -28,6 +29,7 @@ from tasks.clear import (
     stage_clear,
     switch_active_partition,
 )
+from tasks.snapshot import snapshot_catalog_task
 
 
 @flow(name="clear-partition", flow_run_name="clear {label}", description=__doc__)
@@ -43,6 +45,7 @@ def clear_partition_flow(
         config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
     """
     if not dry_run:
+        hold_partition(label, config, "clear")  # one archive or clear of a partition at a time
         recover_clear(label, config)
     check_gates_task(label, config)
     plan = plan_clear_task(label, config, dry_run=dry_run)
@@ -60,4 +63,5 @@ def clear_partition_flow(
     confirm_clear(label, staged["stamp"], staged["sets"], config, failed_commit(txn))
     active = switch_active_partition(label, config)
     report_clear(label, staged, active)
-    return {**staged, "dry_run": False, "cleared": True, "active": active}
+    snapshot = snapshot_catalog_task(config)  # the cleared state goes offsite too
+    return {**staged, "dry_run": False, "cleared": True, "active": active, "snapshot": snapshot}

@@ -113,6 +113,9 @@ class ColdstoreConfig(Section):
     bandwidth_limit: str = "0"  # bytes per second, with an optional K/M/G suffix; "0" = none
     max_attempts: int = Field(6, ge=1, le=20)
     description_paths: bool = False  # put the source folder in archive descriptions
+    # After every archive and clear, keep the catalog (sealed with the archive password) in the
+    # bucket's STANDARD tier or as a vault archive, for `catalog rebuild` after a disaster.
+    catalog_snapshots: bool = True
 
     @field_validator("part_size_mib")
     @classmethod
@@ -388,6 +391,7 @@ vault = "family-archive"
 part_size_mib = 32       # a power of two; raised automatically for huge files
 concurrency = 8          # parts in flight; memory is about concurrency x part size
 bandwidth_limit = "0"    # bytes/s with K/M/G, e.g. "2M"; "0" = unlimited
+catalog_snapshots = true # keep the sealed catalog offsite after every archive and clear
 
 [pipeline]
 fill_threshold = 0.9     # archive a partition once it is this full

@@ -18,6 +18,12 @@ from icefloe.clear import trash as trash_module
 EDITED = "dcim/2023/a.jpg"
 
 
+@pytest.fixture(autouse=True)
+def no_cold_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do)."""
+    monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")
+
+
 @pytest.fixture
 def world(workspace: Path):
     w = make_world(workspace)
@@ -119,12 +125,13 @@ def test_a_crash_while_hashing_leaves_a_clear_that_recovers(world: World, monkey
     def killed(*_args) -> str | None:
         raise KeyboardInterrupt  # Ctrl-C in the middle of reading a file
 
+    real = trash_module.content_problem
     monkeypatch.setattr(trash_module, "content_problem", killed)
     with pytest.raises(KeyboardInterrupt):
         clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
     assert (world.part / EDITED).exists() and not (world.part / TRASH_DIR).exists()
     assert world.catalog.get_archive_set("set1").cleared_at is None
-    monkeypatch.undo()
+    monkeypatch.setattr(trash_module, "content_problem", real)
     result = clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
     assert EDITED in {k.path for k in result.kept} and (world.part / EDITED).exists()
 

@@ -97,10 +97,29 @@ def clear(
             active = active_partition(catalog, cfg)
         else:
             active = finish_handover(catalog, cfg, label)
+        snapshot_note = _snapshot_after_clear(catalog, cfg) if result.sets_cleared else None
+    if snapshot_note:
+        info(snapshot_note)
     if as_json:
         print_json(_clear_json(result, active))
     else:
         _print_clear(result, active)
+
+
+def _snapshot_after_clear(catalog: Catalog, cfg: Settings) -> str | None:
+    """Keep the cleared state offsite; a failure is one line, the clear itself stands."""
+    from icefloe.coldstore.snapshots import backup_catalog
+    from icefloe.errors import IcefloeError
+    from tasks.archive import archiving_password
+
+    if not cfg.coldstore.catalog_snapshots:
+        return None
+    try:
+        backup_catalog(cfg, catalog, archiving_password(cfg.archive))
+    except IcefloeError as exc:
+        return (f"the clear is done, but the catalog snapshot was not stored ({exc.message}); "
+                "the next archive or clear stores one")
+    return None
 
 
 def _open_gates(catalog: Catalog, cfg: Settings, row: PartitionStatus) -> list[Gate]:

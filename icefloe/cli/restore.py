@@ -157,24 +157,47 @@ def rebuild(
     fresh: bool = typer.Option(False, "--fresh", help="Request a new inventory even if a finished one exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Recreate the catalog from the vault's inventory or the bucket's listing.
+    """Recreate the catalog from cold storage: the newest catalog snapshot, then the inventory.
 
-    Needs only the AWS credentials and the vault or bucket name in icefloe.toml: archive
-    sets, archives and copies come back from the descriptions icefloe wrote at upload. The
-    manifests come back when a set is restored. Without --wait a vault inventory job is
-    requested and the command exits (code 75): run it again once the job has finished.
+    Needs only the AWS credentials, the vault or bucket name in icefloe.toml and the archive
+    password. The snapshot (kept after every archive and clear) brings back which sets were
+    cleared, the manifests (so `find` answers at once) and the active partition; the
+    vault's inventory or the bucket's listing adds every archive beyond it, from the
+    descriptions icefloe wrote at upload. Without --wait a vault job still running makes the
+    command exit (code 75): run it again once the job has finished.
     """
     from dataclasses import asdict
 
-    from icefloe.coldstore import open_coldstore
+    from icefloe.coldstore import open_coldstore, parse_inventory
+    from icefloe.coldstore.snapshots import SnapshotStore
     from icefloe.restore import rebuild_catalog, restore_options
+    from icefloe.restore.fromsnapshot import SnapshotRebuild, merge_s3_snapshot, merge_vault_snapshot
+    from icefloe.restore.retrieval import wait_for_job
+    from tasks.archive import archive_password
 
     cfg = settings()
+    password = archive_password(cfg.archive)
+    use_snapshot = password is not None or not cfg.archive.encrypt
+    options = restore_options(cfg.restore)
+    snapshot = SnapshotRebuild(None)
     with open_catalog() as catalog:
         store = open_coldstore(cfg.coldstore, catalog)
-        result = rebuild_catalog(store, catalog, work_dir=cfg.work_dir, wait=wait, fresh=fresh,
-                                 options=restore_options(cfg.restore))
+        snaps = SnapshotStore(cfg.coldstore)
+        if use_snapshot and cfg.coldstore.backend == "s3":
+            snapshot = merge_s3_snapshot(snaps, catalog, work_dir=cfg.work_dir, password=password)
+        result = rebuild_catalog(store, catalog, work_dir=cfg.work_dir, wait=wait, fresh=fresh, options=options)
+        if use_snapshot and cfg.coldstore.backend != "s3":
+            waiter = (lambda job_id: wait_for_job(store, job_id, options=options)) if wait else None
+            snapshot = merge_vault_snapshot(
+                store, catalog, parse_inventory(Path(result.inventory_path)), work_dir=cfg.work_dir,
+                password=password, wait_for_job=waiter, again="icefloe catalog rebuild",
+            )
     if as_json:
-        print_json(asdict(result))
+        print_json({**asdict(result), "snapshot": asdict(snapshot)})
+        return
+    if not use_snapshot:
+        info("the archive password is not set, so the catalog snapshot was not read: cleared sets "
+             "and manifests come back once it is set and the rebuild runs again")
     else:
-        info(result.summary())
+        info(snapshot.summary())
+    info(result.summary())

@@ -40,6 +40,7 @@ from icefloe.coldstore import (
 from icefloe.restore.options import RestoreOptions
 from icefloe.restore.retrieval import RetrievalPending, wait_for_job
 from icefloe.restore.sources import split_volume_name
+from icefloe.snapshot import is_snapshot_name
 
 _SET_LABEL = re.compile(r"^(?P<label>.+)-\d{8}T\d{6}Z$")  # icefloe.archive.set_name_for
 UNKNOWN_PARTITION = "unknown"
@@ -136,6 +137,9 @@ def partition_of(set_name: str, described: str | None) -> str:
 def apply_inventory(catalog: Catalog, inventory: Inventory, *, job_id: str = "", path: str = "") -> RebuildResult:
     """Add to the catalog what the inventory's icefloe descriptions say; keep what it has."""
     ours = [(item, item.parsed) for item in inventory.items if item.parsed is not None]
+    # Catalog snapshots are icefloe's too, but no set's archives (icefloe.restore.fromsnapshot).
+    snapshots = {item.remote_id for item, desc in ours if is_snapshot_name(desc.name)}
+    ours = [(item, desc) for item, desc in ours if item.remote_id not in snapshots]
     groups: dict[str, list[tuple[int, InventoryItem, Description]]] = {}
     for item, desc in ours:
         parsed = split_volume_name(desc.name)
@@ -169,6 +173,8 @@ def apply_inventory(catalog: Catalog, inventory: Inventory, *, job_id: str = "",
     known = {(c.backend, c.container, c.remote_id) for c in catalog.copies(include_deleted=True)}
     copies = 0
     for copy in copies_from_inventory(inventory):
+        if copy.remote_id in snapshots:
+            continue
         if (copy.backend, copy.container, copy.remote_id) not in known:
             catalog.put_copy(copy)
             copies += 1
@@ -176,6 +182,6 @@ def apply_inventory(catalog: Catalog, inventory: Inventory, *, job_id: str = "",
     return RebuildResult(
         backend=inventory.backend, container=inventory.container, job_id=job_id,
         inventory_date=inventory.date, inventory_path=path, items=len(inventory.items),
-        foreign=len(inventory.items) - len(ours), sets=sets, archives=archives, copies=copies,
+        foreign=len(inventory.items) - len(ours) - len(snapshots), sets=sets, archives=archives, copies=copies,
         confirmed=len(seen.seen), unknown=tuple(unknown),
     )

@@ -15,6 +15,12 @@ from icefloe.partitions import active_partition
 ARCHIVED = sorted([*FILES, "latest.jpg"])
 
 
+@pytest.fixture(autouse=True)
+def no_cold_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do)."""
+    monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")
+
+
 @pytest.fixture
 def world(workspace: Path):
     w = make_world(workspace)
@@ -125,6 +131,7 @@ def test_clears_when_every_gate_holds_and_the_other_partition_becomes_active(
         "check gates photos-a": "Completed", "plan clear photos-a": "Completed",
         "stage clear photos-a": "Completed", "confirm clear photos-a": "Completed",
         "switch active partition from photos-a": "Completed", "report clear photos-a": "Completed",
+        "snapshot catalog": "Completed",  # off here (no cold store), and said so in its log
     }
     assert all(r["status"] == "ok" for r in rows(artifact("clear-gates-photos-a")))
     report = artifact("clear-photos-a").data
@@ -145,6 +152,7 @@ def test_a_failure_after_the_move_puts_every_file_back(prefect_harness, world: W
         moved.extend(p.name for p in files_dir.rglob("*.jpg"))  # the files really sat in the trash
         raise OSError("disk went away")
 
+    real_purge = trash_module._purge
     monkeypatch.setattr(trash_module, "_purge", broken_purge)
     before = snapshot(world.part)
     state = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
@@ -158,7 +166,7 @@ def test_a_failure_after_the_move_puts_every_file_back(prefect_harness, world: W
     runs = task_runs(state.state_details.flow_run_id)
     assert runs["confirm clear photos-a"] == "Failed" and "switch active partition from photos-a" not in runs
 
-    monkeypatch.undo()  # the cause is fixed: the same clear now goes through
+    monkeypatch.setattr(trash_module, "_purge", real_purge)  # the cause is fixed: the same clear now goes through
     state = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
     assert state.is_completed() and cleared(world) and not (world.part / "dcim").exists()
 
