@@ -117,20 +117,25 @@ class Bench:
     def __init__(self, work: Path, env: dict) -> None:
         self.work, self.env, self.count = work, env, 0
 
-    def icefloe(self, backend: str, src: Path, part: int, conc: int, *, known: tuple | None) -> Run:
-        """One icefloe upload with a fresh catalog; ``known`` (tree hash, SHA-256) seeds the
-        catalog's archive record as the archive stage would."""
-        from icefloe.catalog import ArchiveRecord, Catalog
-
+    def _config(self, backend: str, extra: str = "") -> tuple[Path, Path]:
+        """A fresh icefloe.toml and catalog path for the next run."""
         self.count += 1
-        name = f"bench-{self.count}"
         config = self.work / f"icefloe-{self.count}.toml"
         catalog_path = self.work / f"catalog-{self.count}.sqlite"
         config.write_text(
             f'work_dir = "{self.work}"\ncatalog = "{catalog_path}"\n[coldstore]\n'
             f'backend = "{backend}"\nvault = "bench"\nbucket = "bench"\n'
-            f'storage_class = "DEEP_ARCHIVE"\n'
+            f'storage_class = "DEEP_ARCHIVE"\n{extra}'
         )
+        return config, catalog_path
+
+    def icefloe(self, backend: str, src: Path, part: int, conc: int, *, known: tuple | None) -> Run:
+        """One icefloe upload with a fresh catalog; ``known`` (tree hash, SHA-256) seeds the
+        catalog's archive record as the archive stage would."""
+        from icefloe.catalog import ArchiveRecord, Catalog
+
+        config, catalog_path = self._config(backend)
+        name = f"bench-{self.count}"
         if known:
             with Catalog.open(catalog_path) as catalog:
                 catalog.put_archive(ArchiveRecord(name, "bench", "bench", src.stat().st_size, known[1],
@@ -146,14 +151,7 @@ class Bench:
         from icefloe.catalog import ArchiveRecord, Catalog
         from icefloe.treehash import file_tree_hash
 
-        self.count += 1
-        config = self.work / f"icefloe-{self.count}.toml"
-        catalog_path = self.work / f"catalog-{self.count}.sqlite"
-        config.write_text(
-            f'work_dir = "{self.work}"\ncatalog = "{catalog_path}"\n[coldstore]\n'
-            f'backend = "{backend}"\nvault = "bench"\nbucket = "bench"\n'
-            f'storage_class = "DEEP_ARCHIVE"\npart_size_mib = {part}\nconcurrency = {conc}\n'
-        )
+        config, catalog_path = self._config(backend, f"part_size_mib = {part}\nconcurrency = {conc}\n")
         with Catalog.open(catalog_path) as catalog:
             for i, path in enumerate(files):
                 tree, sha = file_tree_hash(path)
