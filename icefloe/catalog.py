@@ -276,6 +276,13 @@ def _row(cls: type[R], row: sqlite3.Row) -> R:
     return cls(**values)
 
 
+def _damaged(path: Path, exc: Exception) -> CatalogError:
+    return CatalogError(
+        f"the catalog {path} is damaged ({exc}); move it aside (mv {path} {path}.damaged), then "
+        "run `icefloe catalog rebuild` to recreate it from cold storage"
+    )
+
+
 class Catalog:
     """The catalog database. Open with ``Catalog.open(path)``; usable as a context manager."""
 
@@ -297,10 +304,16 @@ class Catalog:
             conn.execute("PRAGMA busy_timeout=60000")
             _enable_wal(conn)
             conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(path, exc) from None
         except (OSError, sqlite3.Error) as exc:
             raise CatalogError(f"cannot open the catalog {path}: {exc}") from None
         catalog = cls(conn, path)
-        catalog._migrate()
+        try:
+            catalog._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _damaged(path, exc) from None
         return catalog
 
     def close(self) -> None:

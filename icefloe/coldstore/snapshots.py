@@ -124,8 +124,12 @@ class SnapshotStore:
             params["ContinuationToken"] = page["NextContinuationToken"]
         return sorted(found, key=lambda s: s.name, reverse=True)
 
-    def fetch_s3(self, snap: StoredSnapshot, dest: Path) -> Path:
-        """Download one snapshot, checked against the SHA-256 it was stored with."""
+    def fetch_s3(self, snap: StoredSnapshot, dest: Path) -> bool:
+        """Download one snapshot to ``dest``, checked against the SHA-256 it was stored with.
+
+        Returns whether it was checked: False for an object without icefloe's checksum, which
+        therefore may be damaged in a way only opening it shows.
+        """
         def get() -> tuple[bytes, dict]:
             reply = self.client.get_object(Bucket=self.container, Key=snap.remote_id, ChecksumMode="ENABLED")
             return reply["Body"].read(), reply.get("Metadata", {})
@@ -135,7 +139,7 @@ class SnapshotStore:
         if want and hashlib.sha256(data).hexdigest() != want:
             raise ChecksumMismatch(f"catalog snapshot {snap.name} arrived damaged; run the rebuild again")
         atomic_write_bytes(dest, data, mode=0o600)
-        return dest
+        return bool(want)
 
 
 def backup_catalog(settings: Settings, catalog: Catalog, password: str | None,

@@ -17,7 +17,7 @@ from pathlib import Path
 from icefloe.catalog import Catalog
 from icefloe.coldstore import Inventory
 from icefloe.coldstore.snapshots import SnapshotStore, StoredSnapshot
-from icefloe.errors import CatalogError, ChecksumMismatch
+from icefloe.errors import CatalogError, ChecksumMismatch, PasswordError
 from icefloe.restore.retrieval import RetrievalPending
 from icefloe.snapshot import is_snapshot_name, merge_snapshot, open_snapshot
 
@@ -51,11 +51,17 @@ def merge_s3_snapshot(store: SnapshotStore, catalog: Catalog, *, work_dir: Path,
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     skipped: list[str] = []
     for snap in store.newest_s3():
+        path = folder / snap.name
         try:
-            path = store.fetch_s3(snap, folder / snap.name)
+            checked = store.fetch_s3(snap, path)
             info, tables = _merge_file(catalog, path, password)
         except (CatalogError, ChecksumMismatch):
             skipped.append(snap.name)
+            continue
+        except PasswordError:
+            if checked:  # intact, so it is the password
+                raise
+            skipped.append(snap.name)  # unchecked: as likely cut short as locked
             continue
         return SnapshotRebuild(snap.name, info.get("created"), tables, tuple(skipped))
     return SnapshotRebuild(None, skipped=tuple(skipped))

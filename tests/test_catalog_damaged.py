@@ -1,0 +1,33 @@
+"""A damaged catalog file is one line that says what to do, and nothing is written over it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from icefloe.catalog import Catalog
+from icefloe.errors import CatalogError
+
+
+def test_a_garbage_catalog_says_move_it_aside_and_rebuild(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite"
+    path.write_bytes(os.urandom(8192))
+    before = path.read_bytes()
+    with pytest.raises(CatalogError, match=r"is damaged .*move it aside .*icefloe catalog rebuild"):
+        Catalog.open(path)
+    assert path.read_bytes() == before
+
+
+def test_the_cli_prints_one_line_for_a_damaged_catalog(workspace: Path) -> None:
+    catalog = workspace / "work" / "catalog.sqlite"
+    catalog.parent.mkdir()
+    catalog.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))  # a header, then garbage
+    proc = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "status"],
+                          cwd=workspace, capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 3 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("icefloe: the catalog ") and "catalog rebuild" in lines[0]
