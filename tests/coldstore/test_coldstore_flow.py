@@ -92,3 +92,47 @@ def test_a_task_retry_resumes_the_upload(prefect_harness, standin, coldcfg, tmp_
         assert [u.state for u in catalog.uploads(state=None)] == ["completed"]
         (copy,) = catalog.copies()
         assert copy.remote_id == result["remote_id"]
+
+
+@pytest.mark.parametrize("backend", ["s3", "glacier"])
+def test_a_flow_retry_resumes_the_upload(prefect_harness, standin, coldcfg, tmp_path: Path, monkeypatch) -> None:
+    """The whole flow run again (as the UI's Retry does) after its upload task failed: the
+    upload the failed try left open is resumed, not started over."""
+    from collections import Counter
+
+    import flows.upload
+    from icefloe.coldstore.s3 import S3Store
+    from icefloe.coldstore.vault import VaultStore
+    from icefloe.errors import Transient
+    from tasks.upload import upload_archive_task
+
+    create_container(coldcfg)
+    config = write_config(tmp_path, coldcfg, part_size_mib=1, concurrency=1)
+    part = MIB if coldcfg.backend == "glacier" else 5 * MIB
+    src = tmp_path / "family-2022.7z"
+    write_random(src, 3 * part + 1)  # four parts
+    cls = VaultStore if coldcfg.backend == "glacier" else S3Store
+    real = cls._send_part
+    calls = {"n": 0}
+
+    def drops_the_third(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Transient("UploadPart failed for now (the network dropped); run it again to resume")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "_send_part", drops_the_third)
+    monkeypatch.setattr(flows.upload, "upload_archive_task", upload_archive_task.with_options(retries=0))
+    retried = flows.upload.upload_archive.with_options(retries=1, retry_delay_seconds=0)
+    state = retried(str(src), config=str(config), return_state=True)
+    assert state.is_completed(), state
+    result = state.result()
+    assert (result["parts_reused"], result["parts_sent"]) == (2, 2)
+    counters = standin.counters()
+    if coldcfg.backend == "glacier":
+        stored = Counter(p["range"] for p in counters["vault_parts"])
+    else:
+        stored = Counter(p["part"] for p in counters["s3_parts"])
+    assert len(stored) == 4 and set(stored.values()) == {1}  # every part stored once
+    with Catalog.open(tmp_path / "work" / "catalog.sqlite") as catalog:
+        assert [u.state for u in catalog.uploads(state=None)] == ["completed"]
