@@ -253,3 +253,14 @@ def test_a_consolidation_stopped_while_sealing_the_manifest_leaves_nothing_and_r
         sidecar = mf.read_sidecar(result.manifest_path, RIGHT)
         assert sorted(i.path for i in sidecar.items if i.kind == "file") == sorted(
             [f"{MARKERS[0]}.jpg", f"{MARKERS[1]}/seite-1.txt"])
+
+
+def test_a_secret_block_is_named_when_it_gives_no_password(tmp_path: Path) -> None:
+    (tmp_path / "icefloe.toml").write_text('[archive]\npassword_env = ""\npassword_secret_block = "family-pw"\n')
+    archive = load_settings(tmp_path / "icefloe.toml", {}).archive
+    with pytest.raises(PasswordError, match="the Prefect Secret block 'family-pw' is unset or empty; nothing was written"):
+        for_writing(archive, None)
+    (tmp_path / "icefloe.toml").write_text('[archive]\npassword_secret_block = "family-pw"\n')
+    archive = load_settings(tmp_path / "icefloe.toml", {}).archive
+    with pytest.raises(PasswordError, match="environment variable ICEFLOE_ARCHIVE_PASSWORD or Prefect Secret block 'family-pw'"):
+        for_writing(archive, "")
