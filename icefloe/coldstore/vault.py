@@ -475,6 +475,13 @@ class VaultStore(VaultJobs, ColdStore):
     def abort_upload(self, upload_id: str) -> OpenUpload:
         match = [u for u in self.list_uploads() if u.upload_id == upload_id]
         if not match:
+            completing = [u for u in self.catalog.uploads(COMPLETING) if u.upload_id == upload_id]
+            if completing:
+                raise UsageError(
+                    f"vault {self.container!r} has no open upload {upload_id!r}: icefloe was "
+                    "completing it, so the vault probably made the archive; run `icefloe upload "
+                    f"{completing[0].local_path}` to find it and record it"
+                )
             raise UsageError(
                 f"vault {self.container!r} has no open upload {upload_id!r} "
                 "(see `icefloe uploads list`)"

@@ -68,6 +68,8 @@ def cli(standin, config: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("backend", ["glacier"])
 def test_rerun_after_kill_during_complete_records_the_archive(standin, killed, tmp_path) -> None:
     cfg, config, src, data, catalog_path, record, made = killed
+    aborted = cli(standin, config, "uploads", "abort", record.upload_id)
+    assert aborted.returncode == 2 and f"run `icefloe upload {src}".encode() in aborted.stderr
     standin.reset_counters()
     rerun = cli(standin, config, "upload", str(src), "--json")
     assert rerun.returncode == 0, rerun.stderr.decode()
