@@ -69,7 +69,10 @@ def describe(archive: ArchiveConfig) -> str:
     """One line for summaries and status: whether new archives are encrypted, and how."""
     if not archive.encrypt:
         return "NOT encrypted (archive.encrypt = false)"
-    return f"encrypted (AES-256, names too; password from the {source(archive) or 'nowhere configured'})"
+    where = source(archive)
+    if not where:
+        return "encrypted, but no password source is configured (set archive.password_env)"
+    return f"encrypted (AES-256, names too; password from the {where})"
 
 
 def for_writing(archive: ArchiveConfig, password: str | None) -> str | None:

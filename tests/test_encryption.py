@@ -17,7 +17,7 @@ import pytest
 from icefloe.catalog import Catalog
 from icefloe.config import load_settings
 from icefloe.errors import PasswordError
-from icefloe.passwords import for_writing, make_verifier, matches
+from icefloe.passwords import describe, for_writing, make_verifier, matches
 
 MAIN = "from icefloe.cli import main; main()"
 RIGHT, WRONG = "the family password", "the family passw0rd"
@@ -73,8 +73,10 @@ def test_with_encryption_on_a_missing_source_or_password_is_refused(tmp_path: Pa
         with pytest.raises(PasswordError, match="environment variable MY_PW is unset or empty"):
             for_writing(archive, missing)
     (tmp_path / "icefloe.toml").write_text('[archive]\npassword_env = ""\n')
+    sourceless = load_settings(tmp_path / "icefloe.toml", {}).archive
     with pytest.raises(PasswordError, match="neither archive.password_env nor archive.password_secret_block"):
-        for_writing(load_settings(tmp_path / "icefloe.toml", {}).archive, "pw")
+        for_writing(sourceless, "pw")
+    assert describe(sourceless) == "encrypted, but no password source is configured (set archive.password_env)"
     (tmp_path / "icefloe.toml").write_text('[archive]\nencrypt = false\n')
     assert for_writing(load_settings(tmp_path / "icefloe.toml", {}).archive, "pw") is None
 
