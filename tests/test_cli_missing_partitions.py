@@ -115,3 +115,16 @@ def test_commands_that_use_a_partition_name_the_key_and_path_and_write_nothing(l
     line = one_line_error(icefloe(*args, cwd=cwd))
     assert f"partitions.{index}.path: {cwd / args[1]} does not exist or is not a folder" in line
     assert files_under(cwd) == before
+
+
+def test_the_hint_tells_a_missing_folder_from_a_missing_sentinel(tmp_path: Path) -> None:
+    from icefloe.config import PartitionConfig
+    from icefloe.partitions import mount_hint
+
+    part = PartitionConfig(label="photos-a", path=tmp_path / "disk")
+    assert "does not exist: mount the disk there" in mount_hint(part)
+    (tmp_path / "disk").mkdir()
+    hint = mount_hint(part)
+    assert hint.startswith(".icefloe-partition is missing in") and str(tmp_path / "disk" / ".icefloe-partition") in hint
+    (tmp_path / "disk" / ".icefloe-partition").write_text("photos-a\n")
+    assert mount_hint(part) is None
