@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
-from season import LABELS, Season, sha_hex
+from season import LABELS, MAIN, Season, sha_hex
 
 PASSWORD = "correct horse battery staple"
 
@@ -107,6 +109,24 @@ def test_after_a_fire_the_catalog_and_every_photo_come_back(prefect_harness, sta
         else:  # never archived: the offsite mirror holds it
             assert sha_hex(mirrored.read_bytes()) == sha, rel
     assert restored >= len(season.photos) // 2
+
+    # A new machine: no icefloe.toml at all, only the bucket or vault name and the password.
+    machine = tmp_path / "new-machine"
+    machine.mkdir()
+    env = {k: v for k, v in season.env().items() if k != "ICEFLOE_CONFIG"}
+    where = ("--bucket", season.container) if backend == "s3" else ("--vault", season.container)
+    recovered = subprocess.run(
+        [sys.executable, "-c", MAIN, "recover", *where, "--to", "everything", "--yes", "--wait", *fresh],
+        cwd=machine, env=env, capture_output=True, text=True, timeout=600)
+    assert recovered.returncode == 0, recovered.stderr
+    assert (machine / "icefloe.toml").exists()
+    # The cost and time of retrieving everything, first (jobs still valid are reused instead).
+    assert "retrieving " in recovered.stderr or "no retrieval to start: " in recovered.stderr
+    for rel, (label, sha) in season.photos.items():
+        copies = list((machine / "everything").glob(f"*/{rel}"))
+        if copies:
+            assert sha_hex(copies[0].read_bytes()) == sha and copies[0].stat().st_mtime_ns == season.mtimes[rel]
+    assert sum(1 for rel in season.photos if list((machine / "everything").glob(f"*/{rel}"))) == restored
 
     # Without any snapshot the inventory alone brings back every set and archive.
     assert delete_snapshots(season) >= 1
