@@ -266,3 +266,18 @@ def test_a_secret_block_is_named_when_it_gives_no_password(tmp_path: Path) -> No
     archive = load_settings(tmp_path / "icefloe.toml", {}).archive
     with pytest.raises(PasswordError, match="environment variable ICEFLOE_ARCHIVE_PASSWORD or Prefect Secret block 'family-pw'"):
         for_writing(archive, "")
+
+
+def test_the_archive_run_says_when_it_is_unencrypted(standin, photos: Path) -> None:
+    bucket = f"plain-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=bucket)
+    (photos / "offsite").mkdir()
+    with (photos / "icefloe.toml").open("a") as f:  # the workspace's [archive] table is last
+        f.write(f'encrypt = false\nburner = "none"\n[mirror]\ntarget = "offsite"\n'
+                f'[coldstore]\nbackend = "s3"\nbucket = "{bucket}"\npart_size_mib = 8\n')
+    proc = icefloe("archive", "photos-a", cwd=photos)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "NOT encrypted (archive.encrypt = false)" in proc.stderr
+    ((name, encrypted, verifier),) = set_rows(photos)
+    assert encrypted == 0 and verifier is None
+    assert (photos / "work" / "archives" / name / f"{name}.manifest.json").is_file()  # nothing to seal with
