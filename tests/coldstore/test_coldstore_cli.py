@@ -102,7 +102,7 @@ def test_user_mistakes_are_one_line(icefloe, standin, tmp_path: Path) -> None:
     standin.set_options(job_delay_s=600)
     _, job_id, _ = icefloe("inventory", "request")
     got, _, err = icefloe("jobs", job_id.strip(), "--output", str(tmp_path / "inv.json"))
-    assert got == 4 and "InProgress" in err
+    assert got == 4 and "InProgress" in err, (job_id, err)
     standin.set_options(vault_unsupported=True)
     got, _, err = icefloe("upload", str(src))
     assert got == 5 and 'backend = "s3"' in err
