@@ -178,6 +178,28 @@ class RestoreConfig(Section):
     )
 
 
+class NotifyConfig(Section):
+    """Where icefloe's Prefect automations send their messages (icefloe/notify.py)."""
+
+    # Apprise URLs with no credentials in them ("json://host/hook", "mailto://smtp.host?to=me@home");
+    # for one that carries a token, "env:NAME" (an environment variable holding the URL) or
+    # "secret:NAME" (a Prefect Secret block holding it).
+    urls: list[str] = Field(default_factory=list)
+    blocks: list[str] = Field(default_factory=list)  # Prefect notification blocks: "slack-webhook/family"
+    mirror_overdue_hours: float = Field(26, gt=0)  # the dead man's switch of the nightly mirror
+    gate_wait_days: float = Field(7, gt=0)  # a set whose clear still waits on its gates after this
+    crash_after_s: int = Field(90, ge=40)  # no heartbeat for this long: the run is marked Crashed
+
+    @field_validator("urls")
+    @classmethod
+    def _no_credentials(cls, urls: list[str]) -> list[str]:
+        from icefloe.notify import parse_channel
+
+        for url in urls:
+            parse_channel(url)
+        return urls
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid", frozen=True, env_prefix="ICEFLOE_", env_nested_delimiter="__"
@@ -191,6 +213,7 @@ class Settings(BaseSettings):
     coldstore: ColdstoreConfig = ColdstoreConfig()
     pipeline: PipelineConfig = PipelineConfig()
     restore: RestoreConfig = RestoreConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @field_validator("partitions")
     @classmethod

@@ -22,6 +22,7 @@ from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     disc,
     inventory,
     mirror,
+    notify,
     partitions,
     pipeline,
     restore,

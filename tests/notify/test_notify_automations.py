@@ -1,0 +1,217 @@
+"""icefloe's automations on the shared Prefect server deliver one message per event to each channel.
+
+The channels are local: a JSON webhook whose URL (with its secret path) comes from the
+environment, an SMTP server, and a webhook nobody listens on (which must not stop the others).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receivers import Mailbox, Webhook, free_port
+
+SECRET = "s3cr3t-hook-path"
+HOOK_ENV = "ICEFLOE_TEST_HOOK_URL"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _icefloe(*args: str) -> int:
+    from icefloe.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    return int(done.value.code or 0)
+
+
+def _write_config(folder: Path, mail_port: int, **notify: Any) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for label in ("photos-a", "photos-b"):
+        (folder / label).mkdir(exist_ok=True)
+        (folder / label / ".icefloe-partition").write_text(label + "\n")
+    extra = "".join(f"{key} = {value}\n" for key, value in notify.items())
+    path = folder / "icefloe.toml"
+    path.write_text(textwrap.dedent(f"""\
+        work_dir = "work"
+        [[partitions]]
+        label = "photos-a"
+        path = "photos-a"
+        [[partitions]]
+        label = "photos-b"
+        path = "photos-b"
+        [archive]
+        disc = "none"
+        [coldstore]
+        catalog_snapshots = false
+        [notify]
+        urls = ["json://127.0.0.1:{free_port()}/nobody", "env:{HOOK_ENV}",
+                "mailto://127.0.0.1:{mail_port}?from=icefloe@example.org&to=owner@example.org&mode=insecure"]
+        """) + extra)
+    return path
+
+
+@pytest.fixture(scope="module")
+def channels(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Webhook, Mailbox, Path]]:
+    folder = tmp_path_factory.mktemp("notify")
+    with Webhook() as hook, Mailbox() as mail:
+        os.environ[HOOK_ENV] = f"json://127.0.0.1:{hook.port}/{SECRET}"
+        config = _write_config(folder, mail.port, mirror_overdue_hours=24)
+        try:
+            assert _icefloe("-c", str(config), "notify", "install") == 0
+            yield hook, mail, config
+        finally:
+            os.environ.pop(HOOK_ENV, None)
+            _remove_automations()  # the other flow tests of the session send nothing
+
+
+def _remove_automations() -> None:
+    from prefect.client.orchestration import get_client
+
+    from icefloe.cli.notify import remove_automations
+
+    with get_client(sync_client=True) as client:
+        remove_automations(client)
+
+
+def _one_each(hook: Webhook, mail: Mailbox, test: Any, timeout: float) -> tuple[str, str]:
+    got_hook = hook.inbox.wait_for(test, timeout)
+    got_mail = mail.inbox.wait_for(test, 30)
+    assert len(got_hook) == 1 and len(got_mail) == 1, (got_hook, got_mail)
+    for subject, body in got_hook + got_mail:
+        assert SECRET not in subject + body
+    assert got_hook[0][0] == got_mail[0][0]
+    return got_hook[0]
+
+
+def _run(run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
+
+def test_a_failed_archive_run_names_the_stage_and_the_reason(channels, monkeypatch):
+    from flows.archive import archive_partition
+
+    hook, mail, config = channels
+    monkeypatch.delenv("ICEFLOE_ARCHIVE_PASSWORD", raising=False)  # encryption on, no password: it fails
+    (config.parent / "photos-a" / "a.jpg").write_bytes(b"photo")
+    state = archive_partition(label="photos-a", config=str(config), return_state=True)
+    assert state.is_failed()
+    run = _run(state.state_details.flow_run_id)
+
+    subject, body = _one_each(hook, mail, lambda s, b: str(run.name) in s, timeout=60)
+    assert "archive-partition" in subject and "failed" in subject
+    reason = run.state.message.split(": ", 1)[-1]
+    assert reason and reason in " ".join(body.split()), body
+    assert "Retry" in body
+    assert _run(run.id).state.is_failed()  # an unreachable channel changed nothing about the run
+
+
+def test_a_run_paused_for_a_disc_says_so(channels, monkeypatch):
+    import flows.archive
+    from prefect import flow
+    from prefect.flow_runs import resume_flow_run
+
+    hook, mail, _ = channels
+    monkeypatch.setattr(flows.archive, "burn_image_task", lambda image, config: None)
+
+    class Verified:
+        def result(self) -> None:
+            return None
+
+    @flow(name="archive-partition", flow_run_name="archive disc-pause-test", persist_result=False)
+    def burn_two() -> None:
+        flows.archive.burn_all(["disc-1.iso", "disc-2.iso"], [Verified(), Verified()], None, "/dev/sr-test")
+
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(burn_two(return_state=True)), daemon=True)
+    thread.start()
+    subject, body = _one_each(hook, mail, lambda s, b: "disc-pause-test" in s, timeout=90)
+    assert "waiting for the next disc" in subject and "Resume" in body
+
+    run_id = _paused_run_id("archive disc-pause-test")
+    resume_flow_run(run_id, run_input={"inserted": True})
+    thread.join(60)
+    assert outcome and outcome[0].is_completed()
+
+
+def _paused_run_id(name: str) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+    paused = [r for r in runs if r.state and r.state.is_paused()]
+    assert len(paused) == 1, runs
+    return paused[0].id
+
+
+KILLED_FLOW = """
+import time
+from prefect import flow
+
+@flow(name="archive-partition", flow_run_name="archive killed-test")
+def killed() -> None:
+    time.sleep(600)
+
+killed()
+"""
+
+
+def test_a_killed_run_is_marked_crashed_and_notified(channels):
+    from prefect.settings import PREFECT_API_URL
+
+    hook, mail, _ = channels
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_FLOW], env=env, cwd=ROOT)
+    try:
+        run_id = _wait_running("archive killed-test", timeout=120)
+        time.sleep(3)  # the first heartbeat is sent as the run starts
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert _run(run_id).state.is_running()  # nobody told the server
+        subject, body = _one_each(hook, mail, lambda s, b: "killed-test" in s, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "crashed" in subject
+    assert "heartbeats" in body
+    assert _run(run_id).state.is_crashed()
+
+
+def _wait_running(name: str, timeout: float) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+            running = [r for r in runs if r.state and r.state.is_running()]
+            if running:
+                return running[0].id
+            time.sleep(0.5)
+    raise AssertionError(f"{name} never started running")
+
+
+def test_an_overdue_nightly_mirror_is_told(channels):
+    hook, mail, config = channels
+    quick = _write_config(config.parent / "quick", mail.port, mirror_overdue_hours=round(12 / 3600, 6))
+    try:
+        assert _icefloe("-c", str(quick), "notify", "install") == 0
+        subject, body = hook.inbox.wait_for(lambda s, b: "mirror has not completed" in s, 90, settle=0)[0]
+        assert mail.inbox.wait_for(lambda s, b: "mirror has not completed" in s, 30, settle=0)
+    finally:
+        assert _icefloe("-c", str(config), "notify", "install") == 0
+    assert "mirror-partitions" in body and "run it now" in body and SECRET not in body
