@@ -2,6 +2,7 @@
 
     python deployments/serve.py                    # every deployment of prefect.yaml
     python deployments/serve.py --config icefloe.toml --only clear-partition
+    python deployments/serve.py --config icefloe.toml --deploy icefloe   # for process workers
 
 It reads prefect.yaml and serves exactly its deployments (names, entrypoints, schedules,
 parameters, tags, concurrency limits), so the two never drift; a test checks it. With
@@ -151,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="use this icefloe.toml, with its crons and timezone")
     parser.add_argument("--only", action="append", metavar="NAME", help="serve only this deployment (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+    parser.add_argument("--deploy", metavar="POOL", help="instead of serving, create or update the deployments "
+                        "in this process work pool (with the configured crons) for its workers, then exit")
     args = parser.parse_args(argv)
     try:
         specs = read_specs()
@@ -171,10 +174,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigInvalid as exc:
         print(f"serve: {exc.message}", file=sys.stderr)
         return 2
+    if args.deploy:
+        deploy_to_pool(deployments, args.deploy)
+        return 0
     from prefect import serve
 
     serve(*deployments, limit=args.limit)
     return 0
+
+
+def deploy_to_pool(deployments: Sequence[Any], pool: str) -> None:
+    """The same deployments for a process work pool: its workers run them from this checkout.
+
+    Unlike ``prefect deploy --all``, the schedules are those of icefloe.toml (``--config``).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        except ObjectAlreadyExists:
+            pass
+    for deployment in deployments:
+        deployment.apply(work_pool_name=pool)
+        print(f"deployed {deployment.name} to work pool {pool}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages icefloe's tests and demo use, when any is missing.
 # rsync + openssh: the mirror; 7zip + xorriso + genisoimage (isoinfo): reading what icefloe
-# writes with the standard tools; chromium: the Prefect UI check.
+# writes with the standard tools; chromium: the Prefect UI check; systemd and postgresql below.
 set -euo pipefail
 need=()
 command -v rsync >/dev/null || need+=(rsync)
@@ -10,6 +10,10 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v 7zz >/dev/null || need+=(7zip)
 command -v xorriso >/dev/null || need+=(xorriso)
 command -v isoinfo >/dev/null || need+=(genisoimage)
+# systemd-analyze: the service units are checked with `verify` (no running systemd needed);
+# postgresql: the test of the Prefect server on PostgreSQL starts its own cluster.
+command -v systemd-analyze >/dev/null || need+=(systemd)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ "${ICEFLOE_WITH_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || need+=(chromium)
 fi

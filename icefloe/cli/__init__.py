@@ -26,6 +26,7 @@ from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     partitions,
     pipeline,
     restore,
+    service,
 )
 from icefloe.errors import IcefloeError
 
