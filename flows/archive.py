@@ -19,7 +19,7 @@ from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
 from icefloe.errors import DeviceError
-from tasks.archive import consolidate_partition_task, test_archive_task
+from tasks.archive import consolidate_partition_task, hold_partition, test_archive_task
 from tasks.common import settings_for
 from tasks.disc import build_images_task, burn_image_task, verify_image_task
 from tasks.jobs import request_inventory_task
@@ -48,6 +48,7 @@ def archive_partition(label: str, dry_run: bool = False, config: str | None = No
     settings.partition(label)  # an unknown label fails the run before any stage starts
     if dry_run:
         return plan_archive_task(label, config)
+    hold_partition(label, config, "archive")  # one archive or clear of a partition at a time
     logger = get_run_logger()
 
     archived = consolidate_partition_task(label, config)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from icefloe.errors import CatalogError, NotEnoughSpace
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -81,6 +81,16 @@ MIGRATIONS: dict[int, str] = {
     # A verifier of the password an encrypted set was made with (icefloe/passwords.py).
     2: """
     ALTER TABLE archive_sets ADD COLUMN password_verifier TEXT;
+    """,
+    # An archive set's lifecycle (icefloe/lifecycle.py) and one run per partition (icefloe/lease.py).
+    3: """
+    CREATE TABLE set_plans (
+        name TEXT PRIMARY KEY, partition_label TEXT NOT NULL, directory TEXT NOT NULL,
+        planned_at TEXT NOT NULL, abandoned_at TEXT, abandon_reason TEXT);
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, token TEXT NOT NULL, pid INTEGER NOT NULL,
+        host TEXT NOT NULL, acquired_at TEXT NOT NULL, renewed_at TEXT NOT NULL,
+        expires_at REAL NOT NULL);
     """,
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,41 @@ from icefloe.archive import consolidate, test_archive, volume_plan
 from icefloe.catalog import TESTZIP, Catalog
 from icefloe.config import ArchiveConfig, read_password
 from icefloe.errors import IcefloeError, InputNotFound, PasswordError
+from icefloe.lease import Lease, partition_lease_name
+from icefloe.lifecycle import begin_consolidation, carried_set
 from icefloe.passwords import check_for_archiving, for_writing
 from tasks.common import ArtifactProgress, retry_if_transient, settings_for
 
 
 def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "set"
+
+
+def run_token() -> str | None:
+    """The lease token of the flow run this runs in: its tasks re-enter the flow's lease."""
+    from prefect.runtime import flow_run
+
+    return f"flow-run:{flow_run.id}" if flow_run.id else None
+
+
+def partition_lease(catalog: Catalog, label: str, purpose: str) -> Lease:
+    """Partition ``label``'s lease for this run (refused, naming the holder, when taken)."""
+    from prefect.runtime import flow_run
+
+    run = f" (flow run {flow_run.name})" if flow_run.id else ""
+    return Lease(catalog, partition_lease_name(label), f"{purpose} {label}{run}", token=run_token())
+
+
+def hold_partition(label: str, config: str | None, purpose: str) -> None:
+    """Take partition ``label``'s lease for the calling flow; it is renewed while the flow
+    function runs and given back when it returns or fails, however it ends."""
+    catalog = Catalog.open(settings_for(config).catalog_path)
+    try:
+        lease = partition_lease(catalog, label, purpose).acquire()
+    except BaseException:
+        catalog.close()
+        raise
+    lease.start_renewing(while_running=sys._getframe(1), on_release=catalog.close)
 
 
 def archive_password(archive: ArchiveConfig) -> str | None:
@@ -70,9 +100,12 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     part = settings.partition_folder(label)
     volume_size, disc_capacity = volume_plan(settings.archive)
     password = archiving_password(settings.archive)  # before anything is written
-    with Catalog.open(settings.catalog_path) as catalog:  # checked before anything is written
+    with Catalog.open(settings.catalog_path) as catalog, partition_lease(catalog, label, "consolidate"):
         check_for_archiving(catalog, password, new_password=settings.archive.new_password)
-        result = consolidate(
+        live, unfinished = begin_consolidation(catalog, label)  # the catalog is the truth
+        if unfinished:
+            get_run_logger().info("removed %s: never finished, consolidating again", ", ".join(unfinished))
+        result = carried_set(catalog, live) if live is not None else consolidate(
             part.path,
             Path(out_dir) if out_dir else settings.work_dir / "archives",
             label=label,
@@ -87,6 +120,8 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
             catalog=catalog,
             image_dir=settings.work_dir / "discs" if settings.archive.disc != "none" else None,
         )
+    if live is not None:
+        get_run_logger().info("carrying %s forward from %s: not rebuilt", live.name, result.state)
     create_table_artifact(
         key=f"archive-set-{_key(result.set_name)}",
         table=[{"volume": v.name, "bytes": v.size, "sha256": v.sha256} for v in result.volumes],

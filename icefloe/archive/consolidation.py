@@ -22,9 +22,10 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
+from icefloe import lifecycle
 from icefloe import manifest as mf
 from icefloe.archive import sevenzip
 from icefloe.archive.check import check_and_hash
@@ -32,6 +33,16 @@ from icefloe.archive.parallel import InlineRunner, PoolRunner, make_runner
 from icefloe.archive.scan import COPY, DEFAULT_SENTINEL, LZMA2, Entry, scan_partition
 from icefloe.archive.sevenzip import FolderJob, FolderResult, Member
 from icefloe.archive.volumes import StreamWriter, volume_name
+from icefloe.archive.workspace import (  # noqa: F401  (PARTIAL_RE, partial_dir, reserve_set: re-exported)
+    PARTIAL_RE,
+    _check_space,
+    _human,
+    catalog_bytes,
+    partial_dir,
+    pipeline_needs,
+    reserve_set,
+    set_name_for,
+)
 from icefloe.catalog import TESTZIP, ArchiveRecord, ArchiveSet, Catalog, ManifestEntry, Verification
 from icefloe.errors import IcefloeError, NotEnoughSpace, TooLarge, UsageError
 from icefloe.fsutil import WRITER_LOCK, fsync_dir, remove_leftovers, writer_lock
@@ -44,8 +55,6 @@ MIN_VOLUME = 64 * 1024
 RATE = {COPY: 3e8, LZMA2: 1.5e7}
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# What a killed consolidation leaves: its partial folder (see ``partial_dir``).
-PARTIAL_RE = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9._-]{0,63}-\d{8}T\d{6}Z\.partial")
 
 VolumeSizer = Callable[[int], int]
 
@@ -89,48 +98,6 @@ class Consolidation:
         return sum(v.size for v in self.volumes)
 
 
-def set_name_for(label: str, now: datetime) -> str:
-    return f"{label}-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
-
-
-def partial_dir(out_dir: Path, set_name: str) -> Path:
-    return out_dir / f".{set_name}.partial"
-
-
-def reserve_set(
-    out_dir: Path, label: str, now: datetime, catalog: Catalog | None = None, *, attempts: int = 60
-) -> tuple[str, Path]:
-    """A set name no other run holds, and its partial folder, made (atomically) to hold it.
-
-    Two runs in the same second do not collide: a name taken on disk or in the catalog moves
-    on to the next second, keeping the documented ``<label>-<UTC time>`` form.
-    """
-    for step in range(attempts):
-        name = set_name_for(label, now + timedelta(seconds=step))
-        if (out_dir / name).exists() or (catalog is not None and catalog.get_archive_set(name)):
-            continue
-        partial = partial_dir(out_dir, name)
-        try:
-            partial.mkdir(mode=0o700)  # owner-only, as the catalog: the archive is the data
-        except FileExistsError:
-            continue  # another run holds this name
-        if (out_dir / name).exists():  # finished between the check and the mkdir
-            partial.rmdir()
-            continue
-        return name, partial
-    raise UsageError(
-        f"{attempts} set names of {label} from {set_name_for(label, now)} on are taken in {out_dir}: "
-        "another consolidation of it is running; wait for it, or remove old folders there"
-    )
-
-
-def _human(nbytes: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.1f} {unit}"
-    return f"{int(nbytes)} bytes"
-
-
 def _member(root: Path, entry: Entry) -> Member:
     data = os.fsencode(entry.target) if entry.kind == "symlink" and entry.target is not None else None
     source = str(root / entry.path) if entry.kind == "file" else None
@@ -172,45 +139,6 @@ def plan_folders(
     copy_target = _clamp(copy_total / (2 * workers), 32 * MIB, 1024 * MIB)
     lz_target = _clamp(lz_total / (4 * workers), 8 * MIB, 64 * MIB)
     return _chunks(copy, copy_target), _chunks(lz, lz_target), small, dirs
-
-
-def _existing(folder: Path) -> Path:
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
-
-
-def _check_space(needs: list[tuple[Path, int, str]], label: str) -> None:
-    """Refuse before writing when a filesystem lacks room for everything the pipeline puts on
-    it: ``needs`` lists (folder, bytes, what); folders on one filesystem add up."""
-    disks: dict[int, tuple[Path, int, list[str]]] = {}
-    for folder, nbytes, what in needs:
-        probe = _existing(folder)
-        where, total, whats = disks.get(os.stat(probe).st_dev, (probe, 0, []))
-        disks[os.stat(probe).st_dev] = (where, total + nbytes, [*whats, f"{_human(nbytes)} of {what}"])
-    for where, total, whats in disks.values():
-        free = shutil.disk_usage(where).free
-        if free < total:
-            raise NotEnoughSpace(
-                f"{where} has {_human(free)} free but consolidating {label} needs about "
-                f"{_human(total)} ({', '.join(whats)}): free some space there or set work_dir to a "
-                "larger disk; nothing was written"
-            )
-
-
-def pipeline_needs(
-    out_dir: Path, image_dir: Path | None, *, total_bytes: int, biggest_lz: int, items_bound: int,
-    volume_size: int | None,
-) -> list[tuple[Path, int, str]]:
-    """What the archive pipeline writes, as ``_check_space`` needs: the archive (at most the
-    data, plus LZMA2's worst case and the largest LZMA2 folder's temporary file), and, with a
-    disc type, one image per disc holding a volume, the manifest and the restore kit."""
-    archive = total_bytes + total_bytes // 100 + items_bound + 16 * MIB
-    needs = [(out_dir, archive + biggest_lz, "archives")]
-    if image_dir is not None:
-        discs = 1 if not volume_size else max(1, -(-archive // volume_size))
-        needs.append((image_dir, archive + discs * (items_bound + 4 * MIB) + 16 * MIB, "disc images"))
-    return needs
 
 
 def consolidate(
@@ -281,6 +209,12 @@ def consolidate(
 
     set_name, partial = reserve_set(out_dir, label, now, catalog)
     final_dir = out_dir / set_name
+    if catalog is not None:
+        try:
+            lifecycle.record_plan(catalog, set_name, label, out_dir)  # planned: the first fact
+        except BaseException:
+            partial.rmdir()
+            raise
     plan = _Plan(
         label=label, set_name=set_name, partial=partial, entries=entries,
         copy_runs=copy_runs, lz_runs=lz_runs, small=small, dirs=dirs, password=password,
@@ -298,10 +232,10 @@ def consolidate(
             os.rename(plan.partial, final_dir)
         fsync_dir(out_dir)
     except OSError as exc:  # the output's trouble: input errors were raised as InputUnreadable
-        shutil.rmtree(plan.partial, ignore_errors=True)
+        _discard(plan, catalog)
         raise _output_error(exc, out_dir) from None
     except BaseException:
-        shutil.rmtree(plan.partial, ignore_errors=True)
+        _discard(plan, catalog)
         raise
     finally:
         runner.close()
@@ -335,8 +269,23 @@ def consolidate(
             record_consolidation(catalog, result)
         except BaseException:
             shutil.rmtree(final_dir, ignore_errors=True)
+            _forget(catalog, set_name)
             raise
     return result
+
+
+def _discard(plan: _Plan, catalog: Catalog | None) -> None:
+    """A consolidation that failed (or was interrupted) leaves neither a folder nor a plan."""
+    shutil.rmtree(plan.partial, ignore_errors=True)
+    if catalog is not None:
+        _forget(catalog, plan.set_name)
+
+
+def _forget(catalog: Catalog, set_name: str) -> None:
+    try:
+        lifecycle.forget_plan(catalog, set_name)
+    except IcefloeError:
+        pass  # the next run removes what a plan without a set leaves (lifecycle.remove_unfinished)
 
 
 def _write_and_test(
@@ -543,8 +492,3 @@ def record_consolidation(catalog: Catalog, result: Consolidation) -> None:
         for vol in result.volumes
     ]
     catalog.record_set(aset, result.entries, archives, checks)
-
-
-def catalog_bytes(entries: list[Entry]) -> int:
-    """About what recording these entries takes in the catalog (rows, index, journal)."""
-    return sum(3 * (len(e.path.encode()) + 96) for e in entries) + MIB

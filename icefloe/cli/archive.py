@@ -58,8 +58,12 @@ def consolidate(
         None, "--workers", "-w", min=1, help="Compression processes (default: archive.workers)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    wait: bool = typer.Option(False, "--wait", help="When another run holds the partition, wait for it."),
 ) -> None:
     """Consolidate a partition into a tested 7z archive with its manifest, and record it.
+
+    The partition's live set (see `icefloe sets`) is carried forward, never rebuilt; one whose
+    consolidation never finished is removed and made again. One run per partition at a time.
 
     Photos and videos are stored as they are, everything else LZMA2-compressed; with a
     password (archive.password_env) data and names are AES-256 encrypted. With a disc type
@@ -67,15 +71,22 @@ def consolidate(
     """
     from icefloe.archive import consolidate as run
     from icefloe.archive import volume_plan
+    from icefloe.lease import Lease, partition_lease_name
+    from icefloe.lifecycle import begin_consolidation, carried_set
 
     cfg = settings()
     part = cfg.partition_folder(label)
     password = archiving_password(cfg.archive)  # refused here, before anything is written
     volume_size, disc_capacity = volume_plan(cfg.archive, split=not no_volumes)
     target = out if out is not None else cfg.work_dir / "archives"
-    with open_catalog() as catalog, progress_bar(f"consolidating {label}") as bar:
+    with open_catalog() as catalog, Lease(
+        catalog, partition_lease_name(label), f"icefloe consolidate {label}"
+    ).acquire(wait=wait), progress_bar(f"consolidating {label}") as bar:
         check_for_archiving(catalog, password, new_password=cfg.archive.new_password)
-        result = run(
+        live, unfinished = begin_consolidation(catalog, label)
+        for name in unfinished:
+            info(f"{label}: removed {name}, whose consolidation never finished")
+        result = carried_set(catalog, live) if live is not None else run(
             part.path,
             target,
             label=label,
@@ -91,8 +102,11 @@ def consolidate(
             image_dir=cfg.work_dir / "discs" if cfg.archive.disc != "none" else None,
         )
     if as_json:
-        print_json(summary(result))
+        print_json({**summary(result), "carried_forward": live is not None})
         return
+    if live is not None:
+        info(f"{label}: set {live.name} is {result.state}, carried forward (not rebuilt); "
+             "`icefloe sets abandon` it to consolidate again")
     count = len(result.volumes)
     info(
         f"{label}: {result.file_count} files, {result.total_bytes / 1e9:.2f} GB -> "

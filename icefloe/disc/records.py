@@ -90,6 +90,29 @@ def record_image(catalog: Catalog, info: ImageInfo) -> ImageRecord:
     return record
 
 
+def recorded_images(catalog: Catalog, set_name: str, disc_type: str) -> list[ImageInfo]:
+    """The set's images when every disc of ``disc_type`` is recorded and still on disk as
+    recorded (size and sidecar checksum); else []."""
+    records = sorted(catalog.images(set_name), key=lambda r: r.disc_index)
+    if not records or any(r.disc_type != disc_type for r in records):
+        return []
+    if {r.disc_index for r in records} != set(range(1, records[0].disc_count + 1)):
+        return []
+    infos = []
+    for record in records:
+        path = Path(record.path or "")
+        if not path.is_file() or path.stat().st_size != record.size:
+            return []
+        try:
+            info = read_sidecar(path)
+        except UsageError:
+            return []
+        if info.sha256 != record.sha256:
+            return []
+        infos.append(info)
+    return infos
+
+
 def build_set_images(
     catalog: Catalog,
     set_name: str,
@@ -99,7 +122,13 @@ def build_set_images(
     capacity: int | None = None,
     progress_for: ProgressFor = _none,
 ) -> list[ImageInfo]:
-    """Plan, write and record every image of a set; each image is verified separately."""
+    """Plan, write and record every image of a set; each image is verified separately.
+
+    Images recorded already, complete and unchanged on disk, are carried forward, not rebuilt.
+    """
+    made = recorded_images(catalog, set_name, disc_type)
+    if made:
+        return made
     plans = plan_set(catalog, set_name, disc_type, capacity=capacity)
     remove_image_leftovers(Path(out_dir))  # before the space check: they free room
     check_space(Path(out_dir), sum(p.size for p in plans))

@@ -73,22 +73,47 @@ def test_consolidate_errors_are_one_line(workspace: Path) -> None:
     assert proc.returncode == 2 and "is set but empty" in proc.stderr
 
 
-def test_two_consolidations_at_once_both_finish_with_distinct_sets(workspace: Path) -> None:
-    fill(workspace)
+def test_a_second_consolidation_is_refused_naming_the_first_and_one_set_results(workspace: Path) -> None:
+    import sqlite3
+    import time
+
+    part = workspace / "photos-a"
+    for i in range(2):
+        (part / f"noise-{i}.bin").write_bytes(os.urandom(8_000_000))
+    config = workspace / "icefloe.toml"
+    config.write_text(config.read_text() + 'compression = "lzma2"\n')  # random data: seconds of LZMA2
     environ = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", MAIN, "consolidate", "photos-a", "--json", "--workers", "1"],
-            cwd=workspace, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            stdin=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=300) for p in procs]
-    for proc, (_out, err) in zip(procs, outs):
-        assert proc.returncode == 0, err
-        assert "Traceback" not in err
-    names = {json.loads(out)["set"] for out, _err in outs}
-    assert len(names) == 2
-    with Catalog.open(workspace / "work" / "catalog.sqlite") as catalog:
-        assert {s.name for s in catalog.archive_sets("photos-a")} == names
+    first = subprocess.Popen(
+        [sys.executable, "-c", MAIN, "consolidate", "photos-a", "--json", "--workers", "1"],
+        cwd=workspace, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    catalog_path = workspace / "work" / "catalog.sqlite"
+    deadline = time.monotonic() + 120
+    holder = None
+    while holder is None and time.monotonic() < deadline and first.poll() is None:
+        if catalog_path.exists():
+            conn = sqlite3.connect(catalog_path, timeout=30)
+            try:
+                holder = conn.execute("SELECT holder, pid FROM leases").fetchone()
+            except sqlite3.OperationalError:
+                pass  # not migrated yet
+            finally:
+                conn.close()
+        time.sleep(0.05)
+    assert holder == ("icefloe consolidate photos-a", first.pid)
+    second = icefloe("consolidate", "photos-a", "--workers", "1", cwd=workspace, env={"ICEFLOE_ARCHIVE_PASSWORD": "pw"})
+    assert second.returncode == 75, second.stderr
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in second.stderr
+    assert f"photos-a is busy: icefloe consolidate photos-a (pid {first.pid} on " in lines[0] and "--wait" in lines[0]
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    made = json.loads(out)["set"]
+    # Run again once it is done: the finished set is carried forward, not rebuilt.
+    again = icefloe("consolidate", "photos-a", "--json", cwd=workspace, env={"ICEFLOE_ARCHIVE_PASSWORD": "pw"})
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["set"] == made and json.loads(again.stdout)["carried_forward"]
+    with Catalog.open(catalog_path) as catalog:
+        assert [s.name for s in catalog.archive_sets("photos-a")] == [made]
+    assert [p.name for p in (workspace / "work" / "archives").iterdir()] == [made]

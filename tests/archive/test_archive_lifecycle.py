@@ -1,0 +1,135 @@
+"""An archive set's lifecycle: a run killed or interrupted midway is followed by ONE set, carried
+forward when it finished, cleanly made again when it did not; abandoning is a command.
+
+The kills are real: `icefloe consolidate` runs in a subprocess and gets SIGKILL or SIGINT
+(Ctrl-C) while its partial folder fills.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from icefloe.catalog import Catalog
+from icefloe.lifecycle import (
+    PLANNED,
+    TESTED,
+    abandon,
+    get_plan,
+    set_statuses,
+    state_of,
+)
+
+MAIN = "from icefloe.cli import main; main()"
+ENV = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"}
+
+
+def icefloe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def slow_partition(workspace: Path) -> None:
+    """Random data through LZMA2: several seconds of consolidation to interrupt."""
+    for i in range(3):
+        (workspace / "photos-a" / f"noise-{i}.bin").write_bytes(os.urandom(6_000_000))
+    (workspace / "photos-a" / "small.txt").write_text("kept whole\n")
+    config = workspace / "icefloe.toml"
+    config.write_text(config.read_text() + 'compression = "lzma2"\n')
+
+
+def partials(workspace: Path) -> list[Path]:
+    folder = workspace / "work" / "archives"
+    return sorted(p for p in folder.iterdir() if p.name.endswith(".partial")) if folder.exists() else []
+
+
+def start_and_stop(workspace: Path, sig: int) -> tuple[subprocess.Popen, str]:
+    """Start `icefloe consolidate`, send ``sig`` once its archive has bytes on disk."""
+    proc = subprocess.Popen([sys.executable, "-c", MAIN, "consolidate", "photos-a", "--workers", "1"],
+                            cwd=workspace, env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = partials(workspace)
+        if found and sum(f.stat().st_size for f in found[0].iterdir()) > 1_000_000:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the consolidation ended before it could be stopped"
+    os.kill(proc.pid, sig)
+    _out, err = proc.communicate(timeout=60)
+    return proc, err
+
+
+def catalog_of(workspace: Path) -> Catalog:
+    return Catalog.open(workspace / "work" / "catalog.sqlite")
+
+
+def test_sigkill_midway_then_rerun_makes_one_clean_set(workspace: Path) -> None:
+    slow_partition(workspace)
+    killed, _err = start_and_stop(workspace, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    (left,) = partials(workspace)
+    with catalog_of(workspace) as catalog:
+        (status,) = set_statuses(catalog, "photos-a")
+        assert status.state == PLANNED and f".{status.name}.partial" == left.name
+        assert catalog.archive_sets() == []
+    # The rerun takes over the dead run's lease, removes its set (files and plan), starts again.
+    rerun = icefloe("consolidate", "photos-a", "--json", "--workers", "1", cwd=workspace)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"removed {status.name}, whose consolidation never finished" in rerun.stderr
+    made = json.loads(rerun.stdout)
+    assert not made["carried_forward"]
+    assert partials(workspace) == []
+    assert [p.name for p in (workspace / "work" / "archives").iterdir()] == [made["set"]]
+    with catalog_of(workspace) as catalog:
+        assert [s.name for s in set_statuses(catalog, "photos-a")] == [made["set"]]
+        assert state_of(catalog, made["set"]) == TESTED
+        assert get_plan(catalog, status.name) is None
+        assert catalog.get_archive_set(made["set"]).file_count == 4
+        with catalog.transaction() as conn:
+            assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] == 0  # given back
+
+
+def test_ctrl_c_midway_leaves_nothing_and_a_finished_set_is_never_rebuilt(workspace: Path) -> None:
+    slow_partition(workspace)
+    stopped, err = start_and_stop(workspace, signal.SIGINT)
+    assert stopped.returncode == 130, err
+    assert "Traceback" not in err
+    assert partials(workspace) == []
+    with catalog_of(workspace) as catalog:
+        assert set_statuses(catalog) == []  # neither folder nor plan: nothing to carry or remove
+    first = icefloe("consolidate", "photos-a", "--json", cwd=workspace)
+    assert first.returncode == 0, first.stderr
+    made = json.loads(first.stdout)
+    volume = Path(made["volumes"][0]["path"])
+    before = volume.stat()
+    again = icefloe("consolidate", "photos-a", "--json", cwd=workspace)
+    assert again.returncode == 0, again.stderr
+    carried = json.loads(again.stdout)
+    assert carried["carried_forward"] and carried["set"] == made["set"]
+    assert carried["volumes"] == made["volumes"]
+    after = volume.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
+    with catalog_of(workspace) as catalog:
+        assert len(catalog.archive_sets()) == 1
+
+
+def test_abandon_records_the_reason_and_refuses_a_cleared_set(tmp_path: Path) -> None:
+    from icefloe.catalog import ArchiveSet
+    from icefloe.errors import UsageError
+
+    with Catalog.open(tmp_path / "catalog.sqlite") as catalog:
+        catalog.put_archive_set(ArchiveSet("old-20200101T000000Z", "photos-a", 1, 1, False))
+        plan = abandon(catalog, "old-20200101T000000Z", reason="made before plans existed")
+        assert plan.abandon_reason == "made before plans existed" and plan.abandoned_at
+        catalog.put_archive_set(ArchiveSet("done-20200101T000000Z", "photos-a", 1, 1, False))
+        catalog.mark_set_cleared("done-20200101T000000Z")
+        with pytest.raises(UsageError, match="is cleared"):
+            abandon(catalog, "done-20200101T000000Z")
