@@ -129,13 +129,20 @@ def load_flow(spec: DeploymentSpec) -> Any:
     return flow
 
 
-def to_deployments(specs: Sequence[DeploymentSpec]) -> list[Any]:
-    """RunnerDeployments for ``prefect.serve``: no work pool, flows run by this process."""
+def to_deployments(specs: Sequence[DeploymentSpec], source: Path | None = None) -> list[Any]:
+    """RunnerDeployments for ``prefect.serve``: no work pool, flows run by this process.
+
+    With ``source`` (this checkout), each deployment records it as a pull step, so a process
+    worker runs the flow from there.
+    """
+    from prefect import Flow
     from prefect.schedules import Cron
 
     deployments = []
     for spec in specs:
         flow = load_flow(spec)
+        if source is not None:
+            flow = Flow.from_source(str(source), spec.entrypoint)
         deployments.append(flow.to_deployment(
             name=spec.name,
             schedules=[Cron(s.cron, timezone=s.timezone, active=s.active) for s in spec.schedules] or None,
@@ -170,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["ICEFLOE_CONFIG"] = str(args.config.resolve())
         # Entrypoints are recorded relative to the working folder: make them match prefect.yaml.
         os.chdir(ROOT)
-        deployments = to_deployments(specs)
+        deployments = to_deployments(specs, ROOT if args.deploy else None)
     except ConfigInvalid as exc:
         print(f"serve: {exc.message}", file=sys.stderr)
         return 2
