@@ -31,6 +31,7 @@ from icefloe.catalog import (
     ImageRecord,
 )
 from icefloe.errors import GateNotMet
+from icefloe.lifecycle import gated_sets
 
 # Gate kinds beyond the catalog's verification kinds.
 ARCHIVED = "archived"  # the partition has archive sets, each with every volume recorded
@@ -192,7 +193,7 @@ def check_gates(
     if not sets:
         detail = f"nothing from {label} is archived yet"
         return [Gate(f"partition:{label}", ARCHIVED, False, detail)]
-    pending = [s for s in sets if s.cleared_at is None]
+    pending = gated_sets(catalog, [s for s in sets if s.cleared_at is None])  # abandoned ones ignored
     if not pending:
         return []
     gates: list[Gate] = []

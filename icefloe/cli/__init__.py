@@ -27,6 +27,7 @@ from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     pipeline,
     restore,
     service,
+    sets,
 )
 from icefloe.errors import IcefloeError
 

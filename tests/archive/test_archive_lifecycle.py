@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 
 from icefloe.catalog import Catalog
+from icefloe.clear.gates import check_gates
 from icefloe.lifecycle import (
+    ABANDONED,
+    CONFIRMED,
     PLANNED,
+    STORED,
     TESTED,
     abandon,
     get_plan,
@@ -119,6 +123,80 @@ def test_ctrl_c_midway_leaves_nothing_and_a_finished_set_is_never_rebuilt(worksp
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
     with catalog_of(workspace) as catalog:
         assert len(catalog.archive_sets()) == 1
+
+
+def test_abandon_is_a_command_and_the_gates_ignore_abandoned_sets(workspace: Path) -> None:
+    (workspace / "photos-a" / "a.txt").write_text("first\n")
+    first = json.loads(icefloe("consolidate", "photos-a", "--json", cwd=workspace).stdout)["set"]
+    listing = icefloe("sets", cwd=workspace)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["SET", "STATE", "FILES", "SIZE", "VOL", "DISCS", "COPIES"]
+    assert lines[1].split()[:3] == [first, TESTED, "1"] and all(len(line) <= 80 for line in lines)
+
+    refused = icefloe("sets", "abandon", first, cwd=workspace)
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    done = icefloe("sets", "abandon", first, "--yes", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    assert f"{first}: abandoned (was tested); 0 open upload(s) aborted" in done.stderr
+    again = icefloe("sets", "abandon", first, "--yes", cwd=workspace)
+    assert again.returncode == 2 and "abandoned already" in again.stderr
+
+    # With only the abandoned set pending, it still guards its files (a clear stays shut).
+    with catalog_of(workspace) as catalog:
+        gates = check_gates(catalog, "photos-a", burner_configured=False, disc_configured=False)
+        assert any(not g.ok and first in g.detail for g in gates)
+
+    # The next consolidation makes a new set instead of carrying the abandoned one forward.
+    second = json.loads(icefloe("consolidate", "photos-a", "--json", cwd=workspace).stdout)
+    assert not second["carried_forward"] and second["set"] != first
+    listed = json.loads(icefloe("sets", "--json", cwd=workspace).stdout)
+    assert listed["version"] == 1
+    assert [(s["name"], s["state"]) for s in listed["sets"]] == [(first, ABANDONED), (second["set"], TESTED)]
+    with catalog_of(workspace) as catalog:
+        gates = check_gates(catalog, "photos-a", burner_configured=False, disc_configured=False)
+        assert gates and all(first not in g.subject and first not in g.detail for g in gates)
+        assert any(second["set"] in g.subject or second["set"] in g.detail for g in gates)
+
+
+def test_abandon_aborts_open_uploads_and_deletes_remote_copies(workspace: Path, standin) -> None:
+    import boto3
+
+    from icefloe.catalog import UploadRecord
+    from icefloe.coldstore import open_coldstore
+    from icefloe.config import load_settings
+
+    s3 = boto3.client("s3", endpoint_url=standin.url)
+    s3.create_bucket(Bucket="abandon-test")
+    config = workspace / "icefloe.toml"
+    config.write_text(config.read_text() + '[coldstore]\nbackend = "s3"\nbucket = "abandon-test"\n')
+    (workspace / "photos-a" / "a.txt").write_text("stored, then given up\n")
+    made = json.loads(icefloe("consolidate", "photos-a", "--json", "--no-volumes", cwd=workspace).stdout)
+    volume = made["volumes"][0]["path"]
+    settings = load_settings(config, {})
+    with catalog_of(workspace) as catalog:
+        stored = open_coldstore(settings.coldstore, catalog).upload(Path(volume), partition="photos-a")
+        # An upload of the same volume left open (as a killed upload leaves it).
+        key = stored.remote_id + ".again"
+        upload_id = s3.create_multipart_upload(Bucket="abandon-test", Key=key)["UploadId"]
+        st = os.stat(volume)
+        catalog.open_upload(UploadRecord(upload_id, "s3", "abandon-test", key, volume, st.st_size,
+                                         st.st_mtime_ns, 8 << 20, "{}"))
+        assert state_of(catalog, made["set"]) in (STORED, CONFIRMED)
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN, "sets", "abandon", made["set"], "--yes", "--delete-remote"],
+        cwd=workspace, env={**ENV, "AWS_ENDPOINT_URL": standin.url}, capture_output=True, text=True,
+        timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 open upload(s) aborted, 1 stored copy deleted" in proc.stderr
+    assert s3.list_multipart_uploads(Bucket="abandon-test").get("Uploads", []) == []
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.head_object(Bucket="abandon-test", Key=stored.remote_id)
+    with catalog_of(workspace) as catalog:
+        assert state_of(catalog, made["set"]) == ABANDONED
+        assert catalog.copies(archive_name=Path(volume).name) == []  # marked deleted
+        assert [u.upload_id for u in catalog.uploads("open")] == []
 
 
 def test_abandon_records_the_reason_and_refuses_a_cleared_set(tmp_path: Path) -> None:
