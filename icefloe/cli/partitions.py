@@ -14,6 +14,7 @@ import typer
 from icefloe.catalog import Catalog
 from icefloe.clear import ClearResult, Gate, check_gates, clear_partition
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
+from icefloe.cli.nextruns import next_runs
 from icefloe.config import Settings
 from icefloe.passwords import describe
 from icefloe.partitions import PartitionStatus, active_partition, finish_handover, status
@@ -148,6 +149,7 @@ def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
         "partitions": partitions,
         "pending_jobs": [asdict(j) for j in catalog.jobs(pending=True)],
         "open_uploads": [asdict(u) for u in catalog.uploads("open")],
+        "server": next_runs(),
     }
 
 
@@ -203,6 +205,22 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print(table)
     else:
         console.print("open uploads: none")
+    _print_next_runs(console, data["server"])
+
+
+def _print_next_runs(console: Any, server: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    if not server["reachable"]:
+        console.print(server["detail"], markup=False, soft_wrap=True)
+        return
+    table = Table(title=f"deployments on {server['url']}", title_justify="left")
+    for head in ("deployment", "schedule", "next run"):
+        table.add_column(head)
+    for d in server["deployments"]:
+        nxt = d["next_run"] or ("paused" if d["paused"] else "manual" if not d["schedules"] else "none scheduled")
+        table.add_row(d["name"], ", ".join(d["schedules"]) or "-", nxt)
+    console.print(table)
 
 
 @app.command("status")

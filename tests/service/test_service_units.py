@@ -87,9 +87,11 @@ def _deployments(api: str) -> dict[str, list[tuple[str, str]]]:
             for r in rows}
 
 
-def test_the_units_command_lines_serve_every_deployment_on_the_configured_schedule(tmp_path):
+def test_the_units_command_lines_serve_every_deployment_on_the_configured_schedule(tmp_path, monkeypatch, capsys):
     port = _free_port()
-    units = _install(_config(tmp_path), tmp_path / "units", "--port", str(port))
+    config = _config(tmp_path)
+    units = _install(config, tmp_path / "units", "--port", str(port))
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{port}/api")
     api = f"http://127.0.0.1:{port}/api"
     log = tmp_path / "services.log"
     server = start(units[SERVER_UNIT], log)
@@ -101,6 +103,8 @@ def test_the_units_command_lines_serve_every_deployment_on_the_configured_schedu
         found = wait_for(lambda: (d := _deployments(api)) and set(d) >= DEPLOYMENTS and d, 180,
                          "serve.py did not register every deployment", log)
         assert runner.poll() is None
+        status = wait_for(lambda: (s := _status(config, api, capsys)) and _next_run(s, "nightly-mirror") and s,
+                          90, "status never showed the next nightly mirror", log)
     finally:
         if runner is not None:
             stop(runner)
@@ -109,3 +113,23 @@ def test_the_units_command_lines_serve_every_deployment_on_the_configured_schedu
     assert found["inventory-poll"] == [("30 */2 * * *", "Europe/Berlin")]
     assert found["stale-upload-cleanup"] == [("0 4 * * 0", "Europe/Berlin")]
     assert found["archive-partition"] == []
+    rows = {d["name"]: d for d in status["server"]["deployments"]}
+    assert set(rows) >= DEPLOYMENTS
+    assert rows["nightly-mirror"]["schedules"] == ["15 3 * * * (Europe/Berlin)"]
+    assert rows["archive-partition"]["next_run"] is None and rows["archive-partition"]["schedules"] == []
+
+
+def _status(config: Path, api: str, capsys: pytest.CaptureFixture[str]) -> dict | None:
+    import json
+
+    from icefloe.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["-c", str(config), "status", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    return data if data["server"]["reachable"] else None
+
+
+def _next_run(status: dict, name: str) -> str | None:
+    return next((d["next_run"] for d in status["server"]["deployments"] if d["name"] == name), None)
