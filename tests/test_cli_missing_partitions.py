@@ -86,6 +86,8 @@ def test_commands_that_need_no_partition_work_with_every_folder_missing(lost: di
     assert rows[0]["copies"], "the upload was recorded against the archive"
     found = json.loads(ok(icefloe("find", "IMG_0001.jpg", "--json", cwd=cwd)))
     assert [f["path"] for f in found] == ["2019/IMG_0001.jpg"] and found[0]["cold_copies"]
+    listed = json.loads(ok(icefloe("sets", "--json", cwd=cwd)))
+    assert [s["name"] for s in listed["sets"]] == [lost["set"]]
 
     extra = cwd / "extra.bin"
     extra.write_bytes(os.urandom(1000))
