@@ -28,7 +28,8 @@ import boto3
 from icefloe.catalog import INVENTORY_SEEN, Catalog
 from icefloe.coldstore.description import Description, parse_description
 from icefloe.config import Settings, load_settings
-from icefloe.errors import GateNotMet
+from icefloe.errors import GateNotMet, IcefloeError
+from icefloe.lifecycle import is_abandoned
 from icefloe.mirror import run_mirror
 from icefloe.partitions import active_partition, partition_fill, rotate
 from icefloe.snapshot import is_snapshot_name
@@ -72,6 +73,8 @@ class Season:
     photos: dict[str, tuple[str, str]] = field(default_factory=dict)  # rel path -> (label, sha256)
     mtimes: dict[str, int] = field(default_factory=dict)  # rel path -> mtime_ns when added
     counter: int = 0
+    retried: bool = False  # the season's one Retry of a failed run, as the UI does it
+    retry_outcomes: tuple[bool, bool] | None = None  # (first try failed, the Retry completed)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -158,9 +161,8 @@ class Season:
 
     def to_archive(self, full: str | None) -> list[str]:
         """Partitions with a set to carry forward, and the one that just filled up."""
-        with self.catalog() as catalog:
-            waiting = [label for label in LABELS
-                       if any(s.cleared_at is None for s in catalog.archive_sets(label))]
+        live = self.live_sets()
+        waiting = [label for label in LABELS if live[label]]
         return waiting + ([full] if full and full not in waiting else [])
 
     def icefloe(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -168,6 +170,10 @@ class Season:
                               capture_output=True, text=True, timeout=timeout)
 
     def archive(self, day: int, label: str) -> None:
+        if not self.retried:
+            self.retried = True
+            self.archive_retried(day, label)
+            return
         roll = self.rng.random()
         if roll < self.kill_rate:
             stage = self.rng.choice(STAGES)
@@ -184,6 +190,51 @@ class Season:
         finally:
             self.standin.set_options(fault_rate=0.0, fault_seed=None)
         self.log.append(Outcome(day, label, "ran", proc.returncode, _last_line(proc.stderr)))
+
+    def archive_retried(self, day: int, label: str) -> None:
+        """A deployment run whose upload fails for good, then Retry on the same flow run."""
+        from prefect import get_client
+        from prefect.deployments import run_deployment
+        from prefect.flow_engine import run_flow
+        from prefect.states import AwaitingRetry
+
+        from flows.archive import archive_partition
+        from icefloe.coldstore.s3 import S3Store
+        from icefloe.coldstore.vault import VaultStore
+
+        store = S3Store if self.backend == "s3" else VaultStore
+        # A volume no larger than a part goes up in one request, larger ones in parts.
+        senders = {"_send_part": store._send_part, "_single": store._single}
+        calls = {"n": 0}
+
+        def dies_on_the_second(real):
+            def send(this, *args, **kwargs):
+                calls["n"] += 1
+                if calls["n"] == 2:
+                    raise SeasonFault("the line went dead in the middle of the upload")
+                return real(this, *args, **kwargs)
+            return send
+
+        name = f"season-{self.backend}"
+        archive_partition.to_deployment(name=name).apply()
+        run = run_deployment(f"archive-partition/{name}", timeout=0,
+                             parameters={"label": label, "config": str(self.config)})
+        for attr, real in senders.items():
+            setattr(store, attr, dies_on_the_second(real))
+        try:
+            with get_client(sync_client=True) as client:
+                first = run_flow(archive_partition, flow_run=client.read_flow_run(run.id), return_type="state")
+        finally:
+            for attr, real in senders.items():
+                setattr(store, attr, real)
+        self.log.append(Outcome(day, label, "failed in the upload", 0 if first.is_completed() else 1,
+                                first.message or ""))
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+            second = run_flow(archive_partition, flow_run=client.read_flow_run(run.id), return_type="state")
+        self.log.append(Outcome(day, label, "retried from the UI", 0 if second.is_completed() else 1,
+                                second.message or ""))
+        self.retry_outcomes = (first.is_failed(), second.is_completed())
 
     def _archive_until(self, label: str, stage: str, sig: int) -> tuple[int | None, str]:
         """Start ``icefloe archive``, wait until ``stage`` shows, then send ``sig``."""
@@ -241,8 +292,10 @@ class Season:
     # -- what must hold -------------------------------------------------------------------
 
     def live_sets(self) -> dict[str, list[str]]:
+        """Per partition, its sets neither cleared nor abandoned."""
         with self.catalog() as catalog:
-            return {label: [s.name for s in catalog.archive_sets(label) if s.cleared_at is None]
+            return {label: [s.name for s in catalog.archive_sets(label)
+                            if s.cleared_at is None and not is_abandoned(catalog, s.name)]
                     for label in LABELS}
 
     def confirmed(self, catalog: Catalog, set_name: str) -> bool:
@@ -261,6 +314,8 @@ class Season:
         with self.catalog() as catalog:
             holders: dict[str, list[str]] = {}
             for aset in catalog.archive_sets():
+                if is_abandoned(catalog, aset.name):
+                    continue
                 for entry in catalog.manifest(aset.name):
                     if entry.kind == "file" and entry.path in self.photos:
                         holders.setdefault(entry.path, []).append(aset.name)
@@ -299,6 +354,12 @@ class Season:
             problems.append(f"remote object {remote_id} is in no catalog copy (a duplicate?)")
         for remote_id in sorted(recorded - remote):
             problems.append(f"catalog copy {remote_id} is not in the {self.backend} container")
+        counters = self.standin.counters()
+        stored = [(p["upload_id"], p["range"]) for p in counters["vault_parts"]]
+        stored += [(p["upload_id"], p["part"]) for p in counters.get("s3_parts", [])]
+        twice = sorted({part for part in stored if stored.count(part) > 1})
+        if twice:
+            problems.append(f"{len(twice)} part(s) the service held were sent again: {twice[:3]}")
         open_uploads = self._open_uploads()
         if open_uploads:
             problems.append(f"{len(open_uploads)} multipart upload(s) left open: {open_uploads[:3]}")
@@ -356,6 +417,10 @@ class Season:
             elif path.name.endswith(".manifest.json") and path.name[: -len(".manifest.json")] not in sets:
                 problems.append(f"{path.relative_to(work)} is the manifest of a set the catalog lacks")
         return problems
+
+
+class SeasonFault(IcefloeError):
+    """A failure that no retry inside the run gets past (not retryable)."""
 
 
 def _last_line(text: str) -> str:
