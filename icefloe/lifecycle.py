@@ -17,6 +17,7 @@ consolidated again; a finished one is carried forward, never rebuilt.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from icefloe.catalog import (
     now_iso,
 )
 from icefloe.errors import InputNotFound, UsageError
+from icefloe.fsutil import remove_leftovers
 
 PLANNED, CONSOLIDATED, TESTED, IMAGED = "planned", "consolidated", "tested", "imaged"
 STORED, CONFIRMED, CLEARED, ABANDONED = "stored", "confirmed", "cleared", "abandoned"
@@ -165,8 +167,10 @@ def remove_unfinished(catalog: Catalog, label: str) -> list[str]:
         if catalog.get_archive_set(plan.name) is not None:
             continue
         folder = Path(plan.directory)
-        for path in (partial_dir(folder, plan.name), folder / plan.name):
-            shutil.rmtree(path, ignore_errors=True)
+        # A worker process can outlive its killed parent for a moment: a partial folder still
+        # locked stays, and a later run's leftover sweep removes it.
+        remove_leftovers(folder, re.compile(re.escape(partial_dir(folder, plan.name).name)), grace_s=0)
+        shutil.rmtree(folder / plan.name, ignore_errors=True)  # renamed, never recorded
         with catalog.transaction() as conn:
             conn.execute("DELETE FROM set_plans WHERE name=?", (plan.name,))
         removed.append(plan.name)

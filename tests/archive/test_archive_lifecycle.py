@@ -211,3 +211,23 @@ def test_abandon_records_the_reason_and_refuses_a_cleared_set(tmp_path: Path) ->
         catalog.mark_set_cleared("done-20200101T000000Z")
         with pytest.raises(UsageError, match="is cleared"):
             abandon(catalog, "done-20200101T000000Z")
+
+
+def test_an_unfinished_set_whose_folder_a_worker_still_writes_loses_only_its_plan(tmp_path: Path) -> None:
+    from icefloe.fsutil import writer_lock
+    from icefloe.lifecycle import record_plan, remove_unfinished
+
+    out = tmp_path / "archives"
+    partial = out / ".photos-a-20240501T123000Z.partial"
+    partial.mkdir(parents=True)
+    (partial / "photos-a-20240501T123000Z.7z.001").write_bytes(b"half")
+    with Catalog.open(tmp_path / "catalog.sqlite") as catalog:
+        record_plan(catalog, "photos-a-20240501T123000Z", "photos-a", out)
+        with writer_lock(partial):  # a worker of the killed run, still finishing its folder
+            assert remove_unfinished(catalog, "photos-a") == ["photos-a-20240501T123000Z"]
+            assert partial.is_dir()
+        assert get_plan(catalog, "photos-a-20240501T123000Z") is None
+        record_plan(catalog, "photos-a-20240501T123001Z", "photos-a", out)
+        (out / ".photos-a-20240501T123001Z.partial").mkdir()
+        assert remove_unfinished(catalog, "photos-a") == ["photos-a-20240501T123001Z"]
+        assert not (out / ".photos-a-20240501T123001Z.partial").exists()  # nobody writes it: gone
