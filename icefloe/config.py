@@ -189,6 +189,7 @@ class NotifyConfig(Section):
     mirror_overdue_hours: float = Field(26, gt=0)  # the dead man's switch of the nightly mirror
     gate_wait_days: float = Field(7, gt=0)  # a set whose clear still waits on its gates after this
     crash_after_s: int = Field(90, ge=40)  # no heartbeat for this long: the run is marked Crashed
+    watch_cron: str = "0 9 * * *"  # the daily watch-partitions run (a full partition, a waiting clear)
 
     @field_validator("urls")
     @classmethod

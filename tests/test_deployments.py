@@ -24,6 +24,7 @@ EXPECTED = {
     "clear-partition": ("flows/clear.py:clear_partition_flow", []),
     "stale-upload-cleanup": ("flows/cleanup.py:cleanup_uploads", ["0 4 * * 0"]),
     "restore-partition": ("flows/restore.py:restore_partition", []),
+    "watch-partitions": ("flows/watch.py:watch_partitions", ["0 9 * * *"]),
 }
 
 

@@ -65,7 +65,7 @@ def channels(prefect_harness, tmp_path_factory: pytest.TempPathFactory) -> Itera
     folder = tmp_path_factory.mktemp("notify")
     with Webhook() as hook, Mailbox() as mail:
         os.environ[HOOK_ENV] = f"json://127.0.0.1:{hook.port}/{SECRET}"
-        config = _write_config(folder, mail.port, mirror_overdue_hours=24)
+        config = _write_config(folder, mail.port, mirror_overdue_hours=24, crash_after_s=40)
         try:
             assert _icefloe("-c", str(config), "notify", "install") == 0
             yield hook, mail, config
@@ -203,6 +203,18 @@ def _wait_running(name: str, timeout: float) -> Any:
                 return running[0].id
             time.sleep(0.5)
     raise AssertionError(f"{name} never started running")
+
+
+def test_the_daily_watch_tells_of_a_full_partition_nobody_archived(channels):
+    from flows.watch import watch_partitions
+
+    hook, mail, config = channels
+    full = _write_config(config.parent / "full", mail.port)
+    full.write_text(full.read_text().replace('path = "photos-a"\n', 'path = "photos-a"\ncapacity_gib = 0.000001\n', 1))
+    (full.parent / "photos-a" / "big.jpg").write_bytes(b"x" * 4096)
+    assert watch_partitions(config=str(full)) == ["full-not-archived: photos-a"]
+    subject, body = _one_each(hook, mail, lambda s, b: "photos-a needs attention" in s, timeout=60)
+    assert "no archive of it has started" in body and "archive-partition" in body
 
 
 def test_an_overdue_nightly_mirror_is_told(channels):

@@ -17,15 +17,8 @@ import pytest
 
 from icefloe.sample import make_sample_partition
 from icefloe.service import SERVER_UNIT, WORKER_UNIT
-from unit_helpers import run_step, start, stop, wait_for
+from unit_helpers import free_port, run_step, start, stop, wait_for
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pg_bin(name: str) -> str:
@@ -40,7 +33,7 @@ class Postgres:
     def __init__(self) -> None:
         # Its own folder under /tmp: pytest's folders are root's alone, closed to that user.
         folder = Path(tempfile.mkdtemp(prefix="icefloe-pg-"))
-        self.folder, self.port = folder, _free_port()
+        self.folder, self.port = folder, free_port()
         self.data, self.sockets = folder / "data", folder / "sockets"
         self.as_user: list[str] = []
         if os.geteuid() == 0:
@@ -98,7 +91,7 @@ def _install(config: Path, unit_dir: Path, port: int) -> dict[str, str]:
 def test_archive_partition_completes_through_two_workers_on_postgres(tmp_path, standin):
     boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket="pg-workers")
     config = _workspace(tmp_path / "site", "pg-workers")
-    port = _free_port()
+    port = free_port()
     units = _install(config, tmp_path / "units", port)
     api, log = f"http://127.0.0.1:{port}/api", tmp_path / "services.log"
     procs = []

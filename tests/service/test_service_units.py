@@ -12,18 +12,11 @@ import httpx
 import pytest
 
 from icefloe.service import SERVE_UNIT, SERVER_UNIT, WORKER_UNIT, exec_lines
-from unit_helpers import run_step, start, stop, wait_for
+from unit_helpers import free_port, run_step, start, stop, wait_for
 
 DEPLOYMENTS = {"nightly-mirror", "inventory-poll", "archive-partition", "clear-partition",
                "stale-upload-cleanup", "restore-partition"}
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _config(folder: Path) -> Path:
@@ -88,7 +81,7 @@ def _deployments(api: str) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_the_units_command_lines_serve_every_deployment_on_the_configured_schedule(tmp_path, monkeypatch, capsys):
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path)
     units = _install(config, tmp_path / "units", "--port", str(port))
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{port}/api")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from unit_helpers import free_port
+
 
 
 def _status(workspace: Path, *args: str) -> int:
@@ -17,16 +19,9 @@ def _status(workspace: Path, *args: str) -> int:
     return int(done.value.code or 0)
 
 
-def _dead_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_an_unreachable_server_is_one_line_and_the_rest_is_shown(workspace, monkeypatch, capsys):
-    url = f"http://127.0.0.1:{_dead_port()}/api"
+    url = f"http://127.0.0.1:{free_port()}/api"
     monkeypatch.setenv("PREFECT_API_URL", url)
     assert _status(workspace, "--json") == 0
     data = json.loads(capsys.readouterr().out)

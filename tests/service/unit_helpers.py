@@ -15,6 +15,14 @@ from icefloe.service import exec_lines
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def unit_env(unit_text: str, overrides: Mapping[str, str] = {}) -> dict[str, str]:
     """The unit's environment over a clean one: nothing of this test's own Prefect settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
