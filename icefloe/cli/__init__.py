@@ -34,6 +34,8 @@ from icefloe.errors import IcefloeError
 __all__ = ["app", "main"]
 
 BUG_EXIT = 70  # EX_SOFTWARE
+INTERRUPTED = 130
+INTERRUPTED_LINE = "interrupted: run the same command again to carry on where it stopped"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        exit_with("interrupted", 130)
+        exit_with(INTERRUPTED_LINE, INTERRUPTED)
     except IcefloeError as exc:
         exit_with(exc.message, exc.exit_code)
     except click_exc.ClickException as exc:
@@ -63,4 +65,6 @@ def main(argv: list[str] | None = None) -> None:
         reason = str(exc).splitlines()[0] if str(exc) else ""
         exit_with(f"internal error, please report it: {type(exc).__name__}: {reason} "
                   "(ICEFLOE_DEBUG=1 shows the traceback)", BUG_EXIT)
+    if result == INTERRUPTED:  # without standalone mode typer returns Ctrl-C's code
+        exit_with(INTERRUPTED_LINE, INTERRUPTED)
     sys.exit(result if isinstance(result, int) else 0)

@@ -149,8 +149,41 @@ def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
         "partitions": partitions,
         "pending_jobs": [asdict(j) for j in catalog.jobs(pending=True)],
         "open_uploads": [asdict(u) for u in catalog.uploads("open")],
+        "service_uploads": _service_uploads(cfg, catalog),
         "server": next_runs(),
     }
+
+
+SERVICE_DEADLINE_S = 5.0  # status answers even when the cold store does not
+
+
+def _service_uploads(cfg: Settings, catalog: Catalog) -> dict[str, Any]:
+    """Every multipart upload the service holds open (ours or not), or why it is not known.
+
+    Asked in a daemon thread with a deadline, so an unreachable service costs seconds, not
+    minutes, and never keeps the command from ending.
+    """
+    import queue
+    import threading
+
+    from icefloe.coldstore import open_coldstore
+
+    answer: queue.Queue = queue.Queue(maxsize=1)
+
+    def ask() -> None:
+        try:
+            answer.put(("ok", open_coldstore(cfg.coldstore, catalog).list_uploads()))
+        except Exception as exc:  # noqa: BLE001 - reported as the reason, status goes on
+            answer.put(("error", getattr(exc, "message", None) or str(exc) or type(exc).__name__))
+
+    threading.Thread(target=ask, daemon=True, name="status-uploads").start()
+    try:
+        kind, value = answer.get(timeout=SERVICE_DEADLINE_S)
+    except queue.Empty:
+        kind, value = "error", f"no answer within {SERVICE_DEADLINE_S:.0f} s"
+    if kind == "error":
+        return {"ok": False, "detail": value, "uploads": []}
+    return {"ok": True, "detail": "", "uploads": [{**asdict(u), "ours": u.local_path is not None} for u in value]}
 
 
 def _print_status(data: dict[str, Any]) -> None:
@@ -205,6 +238,14 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print(table)
     else:
         console.print("open uploads: none")
+    remote = data["service_uploads"]
+    if not remote["ok"]:
+        console.print(f"open uploads on the service: not known ({remote['detail']})", markup=False, soft_wrap=True)
+    else:
+        foreign = sum(not u["ours"] for u in remote["uploads"])
+        console.print(f"open uploads on the service: {len(remote['uploads']) or 'none'}"
+                      + (f" ({foreign} not started by icefloe: `icefloe uploads list`)" if foreign else ""),
+                      markup=False)
     _print_next_runs(console, data["server"])
 
 

@@ -92,6 +92,8 @@ def test_ctrl_c_then_rerun_resumes(standin, backend, coldcfg, tmp_path: Path) ->
             proc.kill()
     standin.set_options(latency_ms=0)
     assert proc.returncode == 130, err.decode()
+    lines = [line for line in err.decode().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("icefloe: interrupted: run the same command again"), repr(err.decode())
 
     with Catalog.open(catalog_path) as catalog:
         (record,) = catalog.uploads("open")
