@@ -23,6 +23,7 @@ from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
 from icefloe.config import Settings
 from icefloe.errors import InputNotFound
+from icefloe.passwords import check_for_reading, source
 from icefloe.restore import (
     extract_set,
     fetch_volume,
@@ -69,6 +70,8 @@ def request_retrievals_task(target: str, partition: bool = False, tier: str | No
     with Catalog.open(settings.catalog_path) as catalog:
         store = open_coldstore(settings.coldstore, catalog)
         sets = resolve_sets(catalog, None if partition else target, target if partition else None)
+        # A wrong or missing password is one line now, not after hours of paid retrieval.
+        check_for_reading(catalog, sets, archive_password(settings.archive), source(settings.archive))
         plan = plan_restore(store, catalog, sets, download_dir=_download_dir(settings),
                             tier=tier or settings.restore.tier, prices=settings.restore.prices,
                             storage_class=settings.coldstore.storage_class)
