@@ -173,6 +173,22 @@ def restore_text(
             "the archive is standard 7z (LZMA2 or stored, AES-256 when encrypted): nothing here "
             "needs icefloe to restore."
         ),
+        "",
+        _heading("Without the discs: everything from the cloud copy"),
+        _para(
+            "Every set is also in cold storage (an Amazon S3 bucket or Glacier vault, named in "
+            "icefloe.toml as coldstore.bucket or coldstore.vault). On any computer with Python: "
+            "pip install icefloe, set up the AWS keys (aws configure), put the archive password "
+            "in the ICEFLOE_ARCHIVE_PASSWORD environment variable, then run"
+        ),
+        "",
+        "  icefloe recover --bucket BUCKET-NAME --to restored      (or --vault VAULT-NAME)",
+        "",
+        _para(
+            "It rebuilds the list of everything that was backed up, shows what retrieving it "
+            "costs and how long it takes (hours), and restores every set into the folder "
+            "restored. Run the same command again later while the retrievals are running."
+        ),
     ]
     return "\n".join(out) + "\n"
 
