@@ -184,3 +184,33 @@ def test_a_clear_killed_while_committing_still_switches_partitions(world: World,
                             "photos-a", "--yes", "--json"], cwd=workspace, capture_output=True,
                            text=True, timeout=120)
     assert again.returncode == 0 and '"active": "photos-a"' in again.stdout, again.stderr
+
+
+def test_a_file_only_an_abandoned_set_holds_is_kept(world: World) -> None:
+    from icefloe.catalog import ArchiveSet
+    from icefloe.lifecycle import abandon
+
+    world.write("dcim/2024/only-abandoned.jpg", b"never uploaded anywhere")
+    st = os.lstat(world.part / "dcim/2024/only-abandoned.jpg")
+    world.catalog.put_archive_set(ArchiveSet("set0", "photos-a", 1, st.st_size, True), [
+        ManifestEntry("dcim/2024/only-abandoned.jpg", "file", st.st_size, st.st_mtime_ns,
+                      sha_hex(b"never uploaded anywhere"))])
+    abandon(world.catalog, "set0", "killed and given up")
+    result = clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
+    assert result.sets_cleared == ("set1",)  # the abandoned one is neither cleared nor a source
+    assert (world.part / "dcim/2024/only-abandoned.jpg").read_bytes() == b"never uploaded anywhere"
+    assert "in no archive" in {k.path: k.reason for k in result.kept}["dcim/2024/only-abandoned.jpg"]
+
+
+def test_a_clear_while_an_archive_holds_the_partition_is_refused(world: World, workspace: Path) -> None:
+    from builders import snapshot
+    from icefloe.lease import Lease, partition_lease_name
+
+    before = snapshot(world.part)
+    with Lease(world.catalog, partition_lease_name("photos-a"), "icefloe archive photos-a").acquire():
+        proc = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "clear",
+                               "photos-a", "--yes"], cwd=workspace, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "COLUMNS": "200"})
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode != 0 and len(lines) == 1 and "icefloe archive photos-a" in lines[0], proc.stderr
+    assert snapshot(world.part) == before and world.catalog.get_archive_set("set1").cleared_at is None

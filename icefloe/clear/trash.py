@@ -23,6 +23,7 @@ from typing import Any
 
 from icefloe.catalog import CHECKSUM_MIRROR_DUE, Catalog
 from icefloe.clear.content import content_problem, put_back
+from icefloe.lifecycle import is_abandoned
 from icefloe.errors import GateNotMet, IcefloeError
 from icefloe.fsutil import atomic_write_bytes
 
@@ -130,7 +131,8 @@ def plan_clear(
             f"{label} not cleared: {root} has no sentinel file {sentinel}; mount the partition "
             "(or restore its sentinel) and try again"
         )
-    pending = [s for s in catalog.archive_sets(label) if s.cleared_at is None]
+    # An abandoned set's copies are no promise: only live sets' manifests may name a file to go.
+    pending = [s for s in catalog.archive_sets(label) if s.cleared_at is None and not is_abandoned(catalog, s.name)]
     expected: dict[str, list[tuple[str, int, int]]] = {}
     hashes: dict[tuple[str, int, int], set[str | None]] = {}
     for aset in pending:

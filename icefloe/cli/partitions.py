@@ -92,7 +92,13 @@ def clear(
     """
     cfg = settings()
     cfg.partition_folder(label)  # an unknown label or a missing folder: one line, before the catalog opens
-    with open_catalog() as catalog:
+    from contextlib import nullcontext
+
+    from icefloe.lease import Lease, partition_lease_name
+
+    with open_catalog() as catalog, (nullcontext() if dry_run else Lease(
+        catalog, partition_lease_name(label), f"icefloe clear {label}"
+    ).acquire()):  # one archive or clear of a partition at a time
         result = clear_partition(catalog, cfg, label, confirm=yes, dry_run=dry_run)
         if dry_run:
             active = active_partition(catalog, cfg)
