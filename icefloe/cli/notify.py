@@ -164,7 +164,7 @@ def send_test(targets: list[Target]) -> list[dict[str, Any]]:
 
 @notify_app.command("install")
 def install_cmd(as_json: bool = typer.Option(False, "--json", help="Print what was installed as JSON.")) -> None:
-    """Create the notification blocks of [notify] and install icefloe's automations on the server.
+    """Create the notification blocks of the notify section and install icefloe's automations.
 
     Run it again after changing [notify] or deployments/automations.yaml: it replaces the
     automations named "icefloe: ..." and leaves every other one alone.
@@ -184,7 +184,7 @@ def install_cmd(as_json: bool = typer.Option(False, "--json", help="Print what w
 
 @notify_app.command("test")
 def test_cmd(as_json: bool = typer.Option(False, "--json", help="Print each channel's result as JSON.")) -> None:
-    """Send one test message to every channel of [notify]."""
+    """Send one test message to every channel of the notify section of icefloe.toml."""
     cfg = settings().notify
     require_server()
     results = send_test(save_channels(cfg))
