@@ -99,6 +99,8 @@ class ArchiveConfig(Section):
     lzma_preset: int = Field(1, ge=0, le=9)
     workers: int = Field(2, ge=1, le=64)
     volume_size_mib: int | None = Field(None, ge=1)
+    # The least PAR2 recovery data on each disc, as a share of its data (docs/disc.md).
+    disc_redundancy: float = Field(0.10, ge=0.0, le=1.0)
 
 
 class ColdstoreConfig(Section):
@@ -402,6 +404,7 @@ password_env = "ICEFLOE_ARCHIVE_PASSWORD"
 # Archiving stops when that password is unset. Unencrypted archives only with:
 # encrypt = false
 disc = "dvd+r"           # dvd+r, dvd-r, dvd+r-dl, dvd-r-dl, bd-r, bd-r-dl, none
+disc_redundancy = 0.10   # at least this share of each disc is PAR2 recovery data (par2 repair)
 burner = "none"          # "none", "/dev/sr0", or "stdio:/path/file" to burn into a file
 compression = "auto"     # auto: media is stored, everything else LZMA2; or lzma2, copy
 workers = 2              # compression processes

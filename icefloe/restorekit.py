@@ -47,8 +47,14 @@ def restore_text(
     encrypted: bool | None = None,
     total_bytes: int = 0,
     created: str = "",
+    par2_name: str | None = None,
+    redundancy: float = 0.0,
 ) -> str:
-    """RESTORE.txt for disc ``disc_index`` (1-based) of a set whose volumes are ``discs``."""
+    """RESTORE.txt for disc ``disc_index`` (1-based) of a set whose volumes are ``discs``.
+
+    ``par2_name`` is the disc's PAR2 index file, when the disc carries recovery data of at
+    least ``redundancy`` of its data.
+    """
     discs = [[_ascii(v) for v in vols] for vols in discs]
     first = discs[0][0] if discs and discs[0] else "the first volume"
     set_name = _ascii(set_name)
@@ -91,6 +97,11 @@ def restore_text(
                              "SHA-256 checksum (JSON text)", "      "))
     out += [f"  {SUMS_NAME}", _para("SHA-256 checksums of all volumes and the manifest, the "
                                     "same on every disc", "      ")]
+    if par2_name:
+        stem = _ascii(par2_name).removesuffix(".par2")
+        out += [f"  {stem}.par2", f"  {stem}.vol*.par2", _para(
+            "PAR2 recovery data for the files on this disc: it repairs them when the disc "
+            "is scratched or fading (step 3)", "      ")]
     out += [f"  {RESTORE_NAME}", "      this text", ""]
     if encrypted:
         out.append(_para(
@@ -130,7 +141,8 @@ def restore_text(
             "from the other copy (cloud storage)."
         ),
         "",
-        _heading("3. Extract with 7-Zip"),
+        *_repair_steps(par2_name, redundancy),
+        _heading("3. Extract with 7-Zip" if not par2_name else "4. Extract with 7-Zip"),
         _para(
             "Windows: install 7-Zip from https://www.7-zip.org, then right-click "
             f"{first} and choose 7-Zip > Extract to \"{set_name}\\\"."
@@ -157,7 +169,7 @@ def restore_text(
             "It checks every file's CRC while extracting and ends with \"Everything is Ok\"."
         ),
         "",
-        _heading("4. Check the restored files (optional)"),
+        _heading(f"{5 if par2_name else 4}. Check the restored files (optional)"),
         _para(
             "The manifest lists every file with its SHA-256"
             + (" (extract it with 7-Zip and the password first, like the archive)" if encrypted else "")
@@ -182,7 +194,8 @@ def restore_text(
             "in the ICEFLOE_ARCHIVE_PASSWORD environment variable, then run"
         ),
         "",
-        "  icefloe recover --bucket BUCKET-NAME --to restored      (or --vault VAULT-NAME)",
+        "  icefloe recover --bucket BUCKET-NAME --to restored",
+        "  icefloe recover --vault VAULT-NAME --to restored    (a Glacier vault)",
         "",
         _para(
             "It rebuilds the list of everything that was backed up, shows what retrieving it "
@@ -191,6 +204,39 @@ def restore_text(
         ),
     ]
     return "\n".join(out) + "\n"
+
+
+def _repair_steps(par2_name: str | None, redundancy: float) -> list[str]:
+    """Step 3 of RESTORE.txt: repair with stock PAR2 tools, before 7-Zip needs the files."""
+    if not par2_name:
+        return []
+    name = _ascii(par2_name)
+    share = f" (at least {redundancy:.0%} of the data on the disc)" if redundancy > 0 else ""
+    return [
+        _heading("3. Repair damaged files (only when step 2 or 7-Zip finds damage)"),
+        _para(
+            f"Each disc carries recovery data{share} in its .par2 files. It rebuilds damaged "
+            "or unreadable parts of any file on that disc, as long as the damage is smaller "
+            "than the recovery data. Copy whatever can be read from the disc (a file the "
+            "computer stops copying halfway: on Linux, GNU ddrescue copies the readable "
+            "parts), with the disc's .par2 files, into the folder of step 1. Then, in that "
+            "folder:"
+        ),
+        "",
+        f"  Linux and macOS:  par2 repair {name}",
+        "",
+        _para(
+            "Debian and Ubuntu install par2 with sudo apt install par2, macOS with Homebrew "
+            "(brew install par2). Windows: install "
+            "MultiPar (https://github.com/Yutaka-Sawada/MultiPar), open "
+            f"{name} with it and choose Repair; QuickPar reads these files too. "
+            f"par2 verify {name} only checks, and ends with \"All files are correct\" when "
+            "nothing is damaged. Each disc's .par2 files repair the files on that disc; the "
+            "manifest and SHA256SUMS.txt are the same on every disc, so a damaged copy can "
+            "also be taken from another disc. After a repair, run step 2 again."
+        ),
+        "",
+    ]
 
 
 def _sum_line(sha256: str, name: str) -> str:

@@ -10,6 +10,8 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v 7zz >/dev/null || need+=(7zip)
 command -v xorriso >/dev/null || need+=(xorriso)
 command -v isoinfo >/dev/null || need+=(genisoimage)
+# par2 (par2cmdline): the PAR2 recovery data on every disc, and the tests' stock repair.
+command -v par2 >/dev/null || need+=(par2)
 # systemd-analyze: the service units are checked with `verify` (no running systemd needed);
 # postgresql: the test of the Prefect server on PostgreSQL starts its own cluster.
 command -v systemd-analyze >/dev/null || need+=(systemd)

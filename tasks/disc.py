@@ -46,7 +46,8 @@ def build_images_task(
     out = Path(out_dir) if out_dir else settings.work_dir / "discs" / set_name
     with Catalog.open(settings.catalog_path) as catalog:
         infos = build_set_images(
-            catalog, set_name, disc, out, progress_for=lambda label: ArtifactProgress(f"write {label}")
+            catalog, set_name, disc, out, progress_for=lambda label: ArtifactProgress(f"write {label}"),
+            redundancy=settings.archive.disc_redundancy,
         )
     create_table_artifact(
         key=f"disc-images-{_key(set_name)}",

@@ -21,11 +21,12 @@ class VolumePlan:
 
     disc: str
     fixed: int | None  # archive.volume_size_mib in bytes
+    redundancy: float = 0.10  # archive.disc_redundancy: each disc keeps room for its PAR2 data
 
     def __call__(self, manifest_bytes: int) -> int:
         from icefloe.disc import volume_size_for
 
-        room = volume_size_for(self.disc, manifest_bytes)
+        room = volume_size_for(self.disc, manifest_bytes, self.redundancy)
         if self.fixed is None:
             return room
         if self.fixed > room:
@@ -50,4 +51,4 @@ def volume_plan(archive: ArchiveConfig, *, split: bool = True) -> tuple[int | Vo
         from icefloe.disc import DISC_CAPACITY
 
         return None, DISC_CAPACITY[archive.disc]
-    return VolumePlan(archive.disc, fixed), None
+    return VolumePlan(archive.disc, fixed, archive.disc_redundancy), None

@@ -74,7 +74,7 @@ def iso(
         if "/" in source or source.endswith(".iso") or not settings().catalog_path.exists():
             raise InputNotFound(f"{source} is neither a folder nor an archive set in the catalog")
         catalog = open_catalog()
-        plans = plan_set(catalog, source, disc_type)
+        plans = plan_set(catalog, source, disc_type, redundancy=settings().archive.disc_redundancy)
         target_dir = out or settings().work_dir / "discs" / source
         names = [p.image_name for p in plans]
     try:

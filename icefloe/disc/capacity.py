@@ -31,6 +31,9 @@ METADATA_BUDGET = MIB
 RESTORE_KIT_BUDGET = 256 * 1024
 # Each extra file the caller reserves for may waste up to one sector to rounding.
 EXTRA_FILES_SLACK = 8 * SECTOR
+# The least PAR2 recovery data each disc of a set carries, as a share of its data
+# (archive.disc_redundancy); the recovery data fills whatever room is left beyond it.
+DEFAULT_REDUNDANCY = 0.10
 
 
 def sectors_for(nbytes: int) -> int:
@@ -56,11 +59,12 @@ def capacity_sectors(disc_type: str, capacity: int | None = None) -> int:
     return DISC_SECTORS[disc_type]
 
 
-def volume_size_for(disc_type: str, reserve_bytes: int = 0) -> int:
+def volume_size_for(disc_type: str, reserve_bytes: int = 0, redundancy: float = DEFAULT_REDUNDANCY) -> int:
     """Bytes per archive volume so that one volume fits one disc of ``disc_type``.
 
     ``reserve_bytes`` is the total size of the other files every disc carries (the manifest
-    sidecar); RESTORE.txt, SHA256SUMS.txt and the file-system metadata are accounted for here.
+    sidecar); RESTORE.txt, SHA256SUMS.txt, the file-system metadata and the least PAR2
+    recovery data (``redundancy`` of the disc's data) are accounted for here.
     The result is a whole number of MiB.
     """
     total = DISC_CAPACITY[check_disc_type(disc_type)]
@@ -69,6 +73,16 @@ def volume_size_for(disc_type: str, reserve_bytes: int = 0) -> int:
     fixed = METADATA_BUDGET + RESTORE_KIT_BUDGET + EXTRA_FILES_SLACK
     room = total - fixed - sectors_for(reserve_bytes) * SECTOR
     size = room // MIB * MIB
+    if redundancy > 0:
+        from icefloe.disc.recovery import recovery_min_bytes
+
+        size = int(room / (1 + redundancy)) // MIB * MIB
+        # Each small file costs a whole recovery block; one more file is the margin.
+        names = ["volume", "manifest", "RESTORE.txt", "SHA256SUMS.txt", "margin"]
+        while size >= MIB and size + recovery_min_bytes(
+            [size, reserve_bytes, RESTORE_KIT_BUDGET, 1, 1], names, redundancy
+        ) > room - 2 * EXTRA_FILES_SLACK:
+            size -= MIB
     if size < MIB:
         raise TooLarge(
             f"{reserve_bytes} bytes of manifest leave no room for archive data on a {disc_type}; "

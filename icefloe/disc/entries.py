@@ -48,6 +48,8 @@ class DiscPlan:
     sectors: int
     entries: tuple[DiscEntry, ...]
     volumes: tuple[str, ...] = ()  # names of the archive volumes on this disc
+    # The least PAR2 recovery data, as a share of the disc's data, the image carries (disc/recovery.py).
+    redundancy: float = 0.0
 
     @property
     def image_name(self) -> str:

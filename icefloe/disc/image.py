@@ -22,9 +22,10 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
-from icefloe.disc.assemble import lay_out
+from icefloe.disc.assemble import lay_out, measure
 from icefloe.disc.capacity import SECTOR, human
 from icefloe.disc.entries import DiscEntry, DiscPlan
+from icefloe.disc.recovery import with_recovery
 from icefloe.disc.stream import BLOCK, EMPTY_SHA256, ImageWriter, Source, Worker
 from icefloe.errors import ChecksumMismatch, InputUnreadable, NotEnoughSpace, TooLarge
 from icefloe.fsutil import atomic_output, atomic_write_bytes, remove_leftovers
@@ -33,7 +34,8 @@ from icefloe.progress import NullProgress, Progress
 SIDECAR_FORMAT = "icefloe-disc-image"
 SIDECAR_VERSION = 1
 SPACE_MARGIN = 16 * 1024 * 1024
-# What a killed image write leaves beside the image: atomic_output's temporary files.
+# What a killed image write leaves beside the image: atomic_output's temporary files, and
+# the folder its PAR2 recovery data is made in.
 PART_RE = re.compile(r"\..+\.iso(\.json)?\.[A-Za-z0-9_]+\.part")
 
 
@@ -92,11 +94,28 @@ def build_image(
 ) -> ImageInfo:
     """Write the image of ``plan`` to ``out_path`` (atomically) plus its sidecar JSON.
 
+    A plan with ``redundancy`` gets its PAR2 recovery files first (disc/recovery.py), made in
+    a temporary folder beside the image and removed once the image is written.
     Raises NotEnoughSpace before writing, FileChanged if a source changed meanwhile, and
     ChecksumMismatch if a file's data differs from the checksum recorded for it.
     """
-    progress = progress or NullProgress()
     out_path = Path(out_path)
+    if plan.redundancy <= 0:
+        return _build(plan, out_path, volume_label, progress)
+    check_space(out_path.parent, plan.capacity_sectors * SECTOR)
+    staging = out_path.parent / f".{out_path.name}.par2.part"
+    shutil.rmtree(staging, ignore_errors=True)  # a killed run's; rebuilt from the sources
+    try:
+        protected = with_recovery(plan, staging, measure)
+        return _build(protected, out_path, volume_label, progress)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _build(
+    plan: DiscPlan, out_path: Path, volume_label: str | None, progress: Progress | None
+) -> ImageInfo:
+    progress = progress or NullProgress()
     check_space(out_path.parent, plan.size)
     label = volume_label or (
         f"{plan.set_name}_{plan.index}of{plan.count}" if plan.count > 1 else plan.set_name

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from icefloe.disc.assemble import measure
-from icefloe.disc.capacity import SECTOR, capacity_sectors, human, smallest_fitting
+from icefloe.disc.capacity import DEFAULT_REDUNDANCY, SECTOR, capacity_sectors, human, smallest_fitting
 from icefloe.disc.entries import FILE, DiscEntry, DiscPlan, regular_file, scan_tree
+from icefloe.disc.recovery import par2_name, reserve_sectors
 from icefloe.errors import InputUnreadable, TooLarge, UsageError
 from icefloe.restorekit import RESTORE_NAME, SUMS_NAME, restore_text, sha256sums_text
 
@@ -57,13 +58,16 @@ def plan_discs(
     checksums: Mapping[str, str] | None = None,
     encrypted: bool | None = None,
     created: str | None = None,
+    redundancy: float = DEFAULT_REDUNDANCY,
 ) -> list[DiscPlan]:
     """Plan the discs of a set: ``files`` (archive volumes, in order) dealt onto discs.
 
     ``extra`` are (name, bytes or path) companions every disc carries, such as the manifest
     sidecar. ``checksums`` maps file names to known SHA-256s (from the catalog); the image
     builder then refuses a file whose data differs. ``capacity`` overrides the disc's size in
-    bytes (tests). Raises TooLarge naming a volume that cannot fit one disc.
+    bytes (tests). Each disc keeps room for PAR2 recovery data of at least ``redundancy`` of
+    its data (written with the image), so a disc that cannot hold it gets fewer volumes.
+    Raises TooLarge naming a volume that cannot fit one disc.
     """
     cap = capacity_sectors(disc_type, capacity)
     if not files:
@@ -88,19 +92,25 @@ def plan_discs(
             set_name=set_name, disc_index=index, disc_count=len(groups),
             discs=[[v.path for v in g] for g in groups], companions=[c.path for c in companions],
             encrypted=encrypted, total_bytes=total, created=created,
+            par2_name=par2_name(set_name, index, len(groups)) if redundancy > 0 else None,
+            redundancy=redundancy,
         ).encode("ascii")
         restore = DiscEntry(RESTORE_NAME, data=body, size=len(body), sha256=hashlib.sha256(body).hexdigest())
         return [restore, sums_entry, *companions]
 
     # The longest RESTORE.txt lists one volume per disc; estimate with it, then check exactly.
     worst_kit = kit(1, [[v] for v in volumes])
+
+    def needs(entries: list[DiscEntry]) -> int:
+        return measure(entries) + reserve_sectors(entries, redundancy)
+
     for v in volumes:
-        if measure([*worst_kit, v]) > cap:
-            room = cap - measure(worst_kit)
+        if needs([*worst_kit, v]) > cap:
+            room = cap - needs(worst_kit)
             raise TooLarge(_too_large_one(v.path, v.size, disc_type, room))
     groups: list[list[DiscEntry]] = [[]]
     for v in volumes:
-        if groups[-1] and measure([*worst_kit, *groups[-1], v]) > cap:
+        if groups[-1] and needs([*worst_kit, *groups[-1], v]) > cap:
             groups.append([])
         groups[-1].append(v)
     while True:
@@ -109,9 +119,9 @@ def plan_discs(
             entries = (*kit(i, groups), *group)
             plans.append(DiscPlan(
                 set_name, i, len(groups), disc_type, cap, measure(entries, set_name), entries,
-                tuple(v.path for v in group),
+                tuple(v.path for v in group), redundancy,
             ))
-        over = next((p for p in plans if p.sectors > cap), None)
+        over = next((p for p in plans if p.sectors + reserve_sectors(list(p.entries), redundancy) > cap), None)
         if over is None:
             return plans
         # The exact kit outgrew the estimate: push this disc's last volume to the next disc.

@@ -23,6 +23,7 @@ from icefloe.disc.burn import (
     file_sha256,
     verify_burn,
 )
+from icefloe.disc.capacity import DEFAULT_REDUNDANCY
 from icefloe.disc.entries import DiscPlan
 from icefloe.disc.image import (
     ImageInfo,
@@ -48,9 +49,11 @@ def image_subject(name: str) -> str:
 
 
 def plan_set(
-    catalog: Catalog, set_name: str, disc_type: str, *, capacity: int | None = None
+    catalog: Catalog, set_name: str, disc_type: str, *, capacity: int | None = None,
+    redundancy: float = DEFAULT_REDUNDANCY,
 ) -> list[DiscPlan]:
-    """The discs of an archive set: its volumes from the catalog, plus its manifest sidecar."""
+    """The discs of an archive set: its volumes from the catalog, plus its manifest sidecar,
+    each disc with room for PAR2 recovery data of at least ``redundancy`` of its data."""
     aset = catalog.get_archive_set(set_name)
     if aset is None:
         raise InputNotFound(f"there is no archive set {set_name!r} in the catalog (see `icefloe catalog`)")
@@ -76,7 +79,7 @@ def plan_set(
             checksums[manifest.name] = aset.manifest_sha256
     return plan_discs(
         paths, disc_type, extra, set_name=set_name, capacity=capacity, checksums=checksums,
-        encrypted=aset.encrypted,
+        encrypted=aset.encrypted, redundancy=redundancy,
     )
 
 
@@ -121,6 +124,7 @@ def build_set_images(
     *,
     capacity: int | None = None,
     progress_for: ProgressFor = _none,
+    redundancy: float = DEFAULT_REDUNDANCY,
 ) -> list[ImageInfo]:
     """Plan, write and record every image of a set; each image is verified separately.
 
@@ -129,7 +133,7 @@ def build_set_images(
     made = recorded_images(catalog, set_name, disc_type)
     if made:
         return made
-    plans = plan_set(catalog, set_name, disc_type, capacity=capacity)
+    plans = plan_set(catalog, set_name, disc_type, capacity=capacity, redundancy=redundancy)
     remove_image_leftovers(Path(out_dir))  # before the space check: they free room
     check_space(Path(out_dir), sum(p.size for p in plans))
     infos = []

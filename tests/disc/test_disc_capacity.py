@@ -14,6 +14,7 @@ from icefloe.disc import (
     plan_discs,
     volume_size_for,
 )
+from icefloe.disc.recovery import block_size, reserve_sectors
 from icefloe.errors import TooLarge, UsageError
 
 FACTS = {
@@ -46,8 +47,19 @@ def test_one_volume_fits_one_disc_exactly_measured(disc_type: str, reserve: int,
     assert len(plans) == 1
     plan = plans[0]
     assert plan.sectors <= plan.capacity_sectors == FACTS[disc_type]
-    # Conservative, not wasteful: less than 3 MiB of the disc stays unused.
-    assert plan.free_sectors * SECTOR < 3 * 1024 * 1024
+    # Room for the least recovery data (10% of the disc's data) is kept, and not much more:
+    # beyond it, less than 3 MiB and the rounding of two recovery blocks (which the recovery
+    # data written with the image fills).
+    reserved = reserve_sectors(list(plan.entries), plan.redundancy)
+    assert plan.redundancy == 0.10
+    assert plan.free_sectors >= reserved >= 0.10 * plan.data_bytes / SECTOR
+    slack = 3 * 1024 * 1024 + 2 * block_size(plan.data_bytes)
+    assert (plan.free_sectors - reserved) * SECTOR < slack
+    # Without recovery data the volume fills the disc.
+    bare = plan_discs([_sparse(tmp_path / "bare.7z.0001", volume_size_for(disc_type, reserve, 0))],
+                      disc_type, [(manifest.name, manifest)], checksums={**sums, "bare.7z.0001": ZERO},
+                      redundancy=0)
+    assert len(bare) == 1 and bare[0].free_sectors * SECTOR < 3 * 1024 * 1024
     # Two such volumes need two discs, each with its own restore kit.
     second = _sparse(tmp_path / "set.7z.0002", size)
     sums[second.name] = ZERO

@@ -47,10 +47,15 @@ def test_a_set_spans_discs_that_together_restore_it(volumes, tmp_path: Path) -> 
         disc = tmp_path / f"disc{plan.index}"
         disc.mkdir()
         run("7zz", "x", "-tudf", "-y", info.path, cwd=disc)
-        # Each disc describes itself: its volumes, the manifest, RESTORE.txt, SHA256SUMS.txt.
+        # Each disc describes itself: its volumes, the manifest, RESTORE.txt, SHA256SUMS.txt,
+        # and repairs itself: its PAR2 index and recovery file, which stock par2 accepts.
+        stem = plan.image_name.removesuffix(".iso")
+        par2 = sorted(p.name for p in disc.iterdir() if p.suffix == ".par2")
+        assert par2[0] == f"{stem}.par2" and len(par2) == 2 and par2[1].startswith(f"{stem}.vol")
         assert sorted(p.name for p in disc.iterdir()) == sorted(
-            [*plan.volumes, manifest.name, RESTORE_NAME, SUMS_NAME]
+            [*plan.volumes, manifest.name, RESTORE_NAME, SUMS_NAME, *par2]
         )
+        assert "All files are correct" in run("par2", "verify", par2[0], cwd=disc).stdout
         text = (disc / RESTORE_NAME).read_text("ascii")
         assert f"disc {plan.index} of {count}" in text
         assert all(v.name in text for v in vols)  # the volumes of every disc are listed
