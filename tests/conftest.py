@@ -68,3 +68,9 @@ def workspace(tmp_path: Path) -> Path:
         '[archive]\ndisc = "dvd+r"\n'
     )
     return tmp_path
+
+
+@pytest.fixture
+def no_catalog_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests whose clears have no cold store: no catalog snapshot is attempted."""
+    monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")

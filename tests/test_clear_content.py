@@ -18,10 +18,8 @@ from icefloe.clear import trash as trash_module
 EDITED = "dcim/2023/a.jpg"
 
 
-@pytest.fixture(autouse=True)
-def no_cold_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do)."""
-    monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")
+# These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do).
+pytestmark = pytest.mark.usefixtures("no_catalog_snapshots")
 
 
 @pytest.fixture

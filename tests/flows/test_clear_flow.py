@@ -15,10 +15,8 @@ from icefloe.partitions import active_partition
 ARCHIVED = sorted([*FILES, "latest.jpg"])
 
 
-@pytest.fixture(autouse=True)
-def no_cold_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do)."""
-    monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")
+# These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do).
+pytestmark = pytest.mark.usefixtures("no_catalog_snapshots")
 
 
 @pytest.fixture
