@@ -77,6 +77,7 @@ class ExtractReport:
     manifest_source: str  # where the manifest came from: "archive", "sidecar" or "none"
     problems: tuple[Problem, ...] = ()
     volume_problems: tuple[str, ...] = ()
+    repaired: tuple[str, ...] = ()  # volumes mended from the discs' recovery data first
     manifest: mf.Manifest | None = field(default=None, repr=False, compare=False)  # not in to_json
 
     @property
@@ -90,12 +91,15 @@ class ExtractReport:
             line += f" ({self.unchanged} files were already there)"
         if self.manifest_source == "none":
             line += "; no manifest could be read, so files were checked against the 7z CRCs only"
+        if self.repaired:
+            line += f"; {'; '.join(self.repaired)}"
         return line
 
     def to_json(self) -> dict[str, Any]:
         doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "manifest"}
         doc["problems"] = [asdict(p) for p in self.problems]
         doc["volume_problems"] = list(self.volume_problems)
+        doc["repaired"] = list(self.repaired)
         doc["ok"] = self.ok
         return doc
 

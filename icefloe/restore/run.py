@@ -15,6 +15,7 @@ the archive, so ``icefloe find`` works again for what was restored.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from icefloe.progress import NullProgress, Progress
 from icefloe.restore.download import Downloaded
 from icefloe.restore.extract import ExtractReport, extract_set
 from icefloe.restore.options import RestoreOptions
+from icefloe.restore.repair import check_and_repair, staging_for
 from icefloe.restore.retrieval import (
     RestorePlan,
     RetrievalPending,
@@ -145,19 +147,38 @@ def restore_from_discs(
     progress_for: ProgressFor = _null,
 ) -> list[SetRestore]:
     """Restore every set found on the discs (mounted folders or ISO files) into ``to``
-    (one set: straight into it; several: a folder per set)."""
+    (one set: straight into it; several: a folder per set).
+
+    Each volume is checked against its SHA-256 first; a damaged one is repaired from the
+    discs' PAR2 recovery data into a temporary copy (:mod:`icefloe.restore.repair`), and the
+    report names it. What cannot be repaired is extracted as far as it goes, as before.
+    """
     sets = gather_discs(paths, password=password)
-    results = []
-    for found in sets:
-        report = extract_set(
-            fill_holes(found.volumes), target_for(to, found.name, per_set=len(sets) > 1),
-            password=password, set_name=found.name, sidecar=found.sidecar, select=select,
-            overwrite=overwrite, progress=progress_for(f"extract {found.name}"),
-        )
-        if found.sidecar_problem and report.manifest_source != "archive":
-            # Only then does it matter: the manifest inside the archive is the one used.
-            report = replace(report, volume_problems=(*report.volume_problems, found.sidecar_problem))
-        if catalog is not None:
-            learn_manifest(catalog, found.name, report.manifest)
-        results.append(SetRestore(found.name, report))
-    return results
+    staging = staging_for(Path(to))
+    shutil.rmtree(staging, ignore_errors=True)  # a killed restore's copies
+    try:
+        return [_restore_disc_set(found, paths, to, staging, len(sets) > 1, password=password,
+                                  catalog=catalog, select=select, overwrite=overwrite,
+                                  progress_for=progress_for) for found in sets]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _restore_disc_set(
+    found, paths: Sequence[Path], to: Path, staging: Path, per_set: bool, *, password: str | None,
+    catalog: Catalog | None, select: str | None, overwrite: bool, progress_for: ProgressFor,
+) -> SetRestore:
+    fixes = check_and_repair(fill_holes(found.volumes), paths, staging / found.name)
+    report = extract_set(
+        fixes.sources, target_for(to, found.name, per_set=per_set),
+        password=password, set_name=found.name, sidecar=found.sidecar, select=select,
+        overwrite=overwrite, progress=progress_for(f"extract {found.name}"),
+    )
+    report = replace(report, repaired=tuple(fixes.repaired),
+                     volume_problems=(*fixes.unrepaired, *report.volume_problems))
+    if found.sidecar_problem and report.manifest_source != "archive":
+        # Only then does it matter: the manifest inside the archive is the one used.
+        report = replace(report, volume_problems=(*report.volume_problems, found.sidecar_problem))
+    if catalog is not None:
+        learn_manifest(catalog, found.name, report.manifest)
+    return SetRestore(found.name, report)
