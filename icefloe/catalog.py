@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from icefloe.errors import CatalogError, NotEnoughSpace
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -91,6 +91,16 @@ MIGRATIONS: dict[int, str] = {
         name TEXT PRIMARY KEY, holder TEXT NOT NULL, token TEXT NOT NULL, pid INTEGER NOT NULL,
         host TEXT NOT NULL, acquired_at TEXT NOT NULL, renewed_at TEXT NOT NULL,
         expires_at REAL NOT NULL);
+    """,
+    # A disc (or its image) read end to end and its PAR2 recovery margin (icefloe/disc/check.py).
+    4: """
+    CREATE TABLE disc_checks (
+        id INTEGER PRIMARY KEY, disc TEXT NOT NULL, source TEXT NOT NULL, ok INTEGER NOT NULL,
+        sectors INTEGER NOT NULL, unreadable_sectors INTEGER NOT NULL,
+        damaged_blocks INTEGER NOT NULL, recovery_blocks INTEGER NOT NULL,
+        source_blocks INTEGER NOT NULL, margin_blocks INTEGER NOT NULL, detail TEXT,
+        checked_at TEXT NOT NULL);
+    CREATE INDEX disc_checks_disc ON disc_checks(disc, checked_at);
     """,
 }
 
@@ -236,6 +246,24 @@ class BurnRecord:
     ok: bool
     readback_sha256: str | None = None
     burned_at: str = ""
+
+
+@dataclass(frozen=True)
+class DiscCheck:
+    """A disc read end to end: ``disc`` is its image name without ``.iso``; the margin is the
+    recovery blocks left after repairing what is damaged (negative: not repairable)."""
+
+    disc: str
+    source: str
+    ok: bool
+    sectors: int
+    unreadable_sectors: int
+    damaged_blocks: int
+    recovery_blocks: int
+    source_blocks: int
+    margin_blocks: int
+    detail: str | None = None
+    checked_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -635,6 +663,15 @@ class Catalog:
         return [_row(BurnRecord, r) for r in rows]
 
     # -- mirror ------------------------------------------------------------------------
+
+    def record_disc_check(self, record: DiscCheck) -> None:
+        self._insert("disc_checks", record, stamp="checked_at")
+
+    def disc_checks(self, disc: str | None = None) -> list[DiscCheck]:
+        sql, args = "SELECT * FROM disc_checks", []
+        if disc is not None:
+            sql, args = sql + " WHERE disc=?", [disc]
+        return [_row(DiscCheck, r) for r in self._query(sql + " ORDER BY checked_at, id", args)]
 
     def record_mirror_run(self, run: MirrorRun) -> None:
         self._insert("mirror_runs", run, stamp="finished_at")

@@ -1,4 +1,4 @@
-"""Disc commands: `icefloe iso`, `icefloe verify-image`, `icefloe burn`."""
+"""Disc commands: `icefloe iso`, `icefloe verify-image`, `icefloe burn`, `icefloe discs check`."""
 
 from __future__ import annotations
 
@@ -191,3 +191,39 @@ def burn(
                     "sha256": result.readback_sha256, "ok": result.ok})
     else:
         info(f"{image.name}: {result.size} bytes read back from {device} and matched")
+
+
+discs_app = typer.Typer(help="The discs in the safe: the yearly check of each.", no_args_is_help=True)
+app.add_typer(discs_app, name="discs")
+
+
+@discs_app.command("check")
+def discs_check(
+    paths: list[Path] = typer.Argument(..., help="ISO images, disc devices (/dev/sr0) or mounted disc folders."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Read each disc end to end, count unreadable sectors and damaged PAR2 blocks, and record
+    the recovery margin left in the catalog (`icefloe status` lists discs unchecked for a year)."""
+    from dataclasses import asdict
+
+    from icefloe.disc.check import check_disc, record_check
+    from icefloe.errors import ChecksumMismatch
+
+    results = []
+    with open_catalog() as catalog:
+        for path in paths:
+            info(f"reading {path} end to end ...")
+            results.append(record_check(catalog, check_disc(path)))
+    if as_json:
+        print_json([asdict(r) for r in results])
+    for r in results:
+        info(f"{r.disc}: {'ok' if r.ok else 'DAMAGED'}: {r.detail}; margin {r.margin_blocks} of "
+             f"{r.recovery_blocks} recovery blocks ({r.source_blocks} data blocks)")
+    bad = [r for r in results if not r.ok]
+    if bad:
+        worst = [r.disc for r in bad if r.margin_blocks < 0]
+        raise ChecksumMismatch(
+            f"{len(bad)} of {len(results)} discs are damaged"
+            + (f", {', '.join(worst)} beyond repair: restore from the other copy" if worst else
+               ": every one is still repairable; burn a new copy from its image (or a repaired copy) soon")
+        )

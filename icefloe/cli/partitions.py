@@ -138,6 +138,8 @@ def _open_gates(catalog: Catalog, cfg: Settings, row: PartitionStatus) -> list[G
 
 
 def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
+    from icefloe.disc.check import discs_due
+
     rows = status(catalog, cfg)
     partitions = []
     for row in rows:
@@ -157,6 +159,7 @@ def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
         "open_uploads": [asdict(u) for u in catalog.uploads("open")],
         "service_uploads": _service_uploads(cfg, catalog),
         "server": next_runs(),
+        "discs_due": discs_due(catalog),
     }
 
 
@@ -252,6 +255,10 @@ def _print_status(data: dict[str, Any]) -> None:
         console.print(f"open uploads on the service: {len(remote['uploads']) or 'none'}"
                       + (f" ({foreign} not started by icefloe: `icefloe uploads list`)" if foreign else ""),
                       markup=False)
+    due = data.get("discs_due") or []
+    if due:
+        console.print(f"discs not checked for over a year: {len(due)} (`icefloe discs check DISC...`): "
+                      + ", ".join(d["disc"] for d in due), markup=False, soft_wrap=True)
     _print_next_runs(console, data["server"])
 
 

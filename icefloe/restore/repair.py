@@ -91,11 +91,11 @@ def _repair(
             folder = staging / f"try-{len(list(staging.glob('try-*'))) if staging.exists() else 0}"
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             for item in files:
-                _copy_readable(item, folder / item.name)
+                copy_readable(item, folder / item.name)
             if src.name not in {f.name for f in files}:
                 holder = next((f for _, fs in discs for f in fs if f.name == src.name), None)
                 if holder is not None:
-                    _copy_readable(holder, folder / src.name)
+                    copy_readable(holder, folder / src.name)
             if _par2_repair(folder, index.name) and _sha256(folder / src.name) == src.sha256:
                 return folder / src.name, str(disc)
     return None
@@ -117,7 +117,7 @@ def _indexes_naming(files: list[DiscFile], name: str) -> list[DiscFile]:
     return out
 
 
-def _copy_readable(item: DiscFile, to: Path) -> None:
+def copy_readable(item: DiscFile, to: Path) -> None:
     """Copy what reads; a stretch that does not becomes zeros (par2 finds and mends it)."""
     with open(to, "wb") as out:
         try:

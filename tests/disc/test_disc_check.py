@@ -1,0 +1,95 @@
+"""`icefloe discs check`: a good and a damaged image read end to end, both recorded."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from disc_helpers import record_set
+
+from icefloe.catalog import Catalog
+from icefloe.cli import main
+from icefloe.config import load_settings
+from icefloe.disc.check import check_disc, discs_due
+from icefloe.disc.records import build_set_images
+from icefloe.restore.sources import iso_root_files
+
+SECTOR = 2048
+
+
+@pytest.fixture
+def images(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path]:
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("ICEFLOE_CONFIG", raising=False)
+    settings = load_settings(workspace / "icefloe.toml")
+    settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    with Catalog.open(settings.catalog_path) as catalog:
+        (workspace / "src").mkdir()
+        record_set(catalog, workspace / "src", nbytes=1_500_000)
+        [info] = build_set_images(catalog, "photos-a-1", "dvd+r", workspace / "isos", capacity=6 * 1024 * 1024)
+    good = Path(info.path)
+    scratched, ruined = workspace / "scratched.iso", workspace / "ruined.iso"
+    shutil.copyfile(good, scratched)
+    shutil.copyfile(good, ruined)
+    data = good.read_bytes()
+    vol = next(f for f in iso_root_files(good) if ".7z." in f.name)
+    with vol.opener() as handle:
+        at = data.find(handle.read(4096))
+    rng = random.Random(1)
+    with open(scratched, "r+b") as handle:
+        for sector in rng.sample(range(at // SECTOR, (at + vol.size) // SECTOR), 5):
+            handle.seek(sector * SECTOR)
+            handle.write(rng.randbytes(SECTOR))
+    par2 = next(f for f in iso_root_files(good) if ".vol" in f.name)
+    with par2.opener() as handle:
+        par2_at = data.find(handle.read(65536))
+    with open(ruined, "r+b") as handle:  # every volume sector and the recovery file overwritten
+        handle.seek(at)
+        handle.write(b"\1" * vol.size)
+        handle.seek(par2_at)
+        handle.write(b"\0" * par2.size)
+    return good, scratched, ruined
+
+
+def test_a_good_and_a_damaged_image_are_both_recorded(images, workspace: Path, capsys) -> None:
+    good, scratched, ruined = images
+    with pytest.raises(SystemExit) as done:
+        main(["discs", "check", str(good), str(scratched), "--json"])
+    out = capsys.readouterr()
+    assert done.value.code == 6, out.err  # a damaged disc is a finding, not a crash
+    assert "burn a new copy" in out.err and "Traceback" not in out.err
+    rows = json.loads(out.out)
+    assert [r["ok"] for r in rows] == [True, False]
+    first, second = rows
+    assert first["damaged_blocks"] == 0 and first["margin_blocks"] == first["recovery_blocks"] > 0
+    assert first["source_blocks"] > 0 and first["sectors"] == good.stat().st_size // SECTOR
+    assert 0 < second["damaged_blocks"] <= 5 and second["margin_blocks"] == second["recovery_blocks"] - second["damaged_blocks"]
+    assert second["margin_blocks"] > 0
+    settings = load_settings(workspace / "icefloe.toml")
+    with Catalog.open(settings.catalog_path) as catalog:
+        recorded = catalog.disc_checks("photos-a-1-disc-01-of-01")
+        assert [(c.ok, c.source) for c in recorded] == [(True, str(good)), (False, str(scratched))]
+        assert all(c.checked_at for c in recorded)
+        # Checked just now: not due; a year and a day later: due.
+        assert discs_due(catalog) == []
+        later = datetime.now(UTC) + timedelta(days=366)
+        [due] = discs_due(catalog, now=later)
+        assert due["disc"] == "photos-a-1-disc-01-of-01" and due["last_ok"] is False
+
+
+def test_damage_beyond_the_recovery_data_has_a_negative_margin(images) -> None:
+    _, _, ruined = images
+    result = check_disc(ruined)
+    assert not result.ok and result.margin_blocks < 0 and "NOT repairable" in (result.detail or "")
+
+
+def test_a_disc_never_checked_is_due_a_year_after_its_image(images, workspace: Path) -> None:
+    settings = load_settings(workspace / "icefloe.toml")
+    with Catalog.open(settings.catalog_path) as catalog:
+        assert discs_due(catalog) == []
+        [due] = discs_due(catalog, now=datetime.now(UTC) + timedelta(days=400))
+        assert due["last_checked"] is None
