@@ -29,7 +29,7 @@ test: test-deps venv
 	$(BIN)/pytest -q
 
 bench: system-deps venv
-	for b in upload consolidate iso restore pipeline; do $(BIN)/python bench/$$b.py --quick || exit 1; done
+	for b in upload consolidate iso restore pipeline recovery; do $(BIN)/python bench/$$b.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) demo-work .pytest_cache
