@@ -93,3 +93,38 @@ def test_a_disc_never_checked_is_due_a_year_after_its_image(images, workspace: P
         assert discs_due(catalog) == []
         [due] = discs_due(catalog, now=datetime.now(UTC) + timedelta(days=400))
         assert due["last_checked"] is None
+
+
+def test_a_check_killed_midway_records_nothing_and_leaves_no_copies(images, workspace: Path, monkeypatch) -> None:
+    import tempfile
+
+    import icefloe.disc.check as check
+
+    good, _, _ = images
+    made: list[str] = []
+    real_tmp = tempfile.TemporaryDirectory
+
+    def tracked(*args, **kwargs):
+        handle = real_tmp(*args, **kwargs)
+        made.append(handle.name)
+        return handle
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the kill, while par2 verify runs
+
+    real_run = check.subprocess.run
+    monkeypatch.setattr(check.tempfile, "TemporaryDirectory", tracked)
+    monkeypatch.setattr(check.subprocess, "run", killed)
+    with pytest.raises(SystemExit) as done:
+        main(["discs", "check", str(good)])
+    assert done.value.code == 130  # the CLI's "interrupted: run the same command again"
+    assert made and not any(Path(m).exists() for m in made)
+    settings = load_settings(workspace / "icefloe.toml")
+    with Catalog.open(settings.catalog_path) as catalog:
+        assert catalog.disc_checks() == []
+    monkeypatch.setattr(check.subprocess, "run", real_run)
+    with pytest.raises(SystemExit) as done:
+        main(["discs", "check", str(good)])
+    assert done.value.code in (0, None)
+    with Catalog.open(settings.catalog_path) as catalog:
+        assert [c.ok for c in catalog.disc_checks()] == [True]
