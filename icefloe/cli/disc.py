@@ -122,6 +122,11 @@ def _build(plans, target_dir: Path, names, catalog, as_json: bool) -> None:
             verify_recorded_image(catalog, image.path, progress=bar)
         info(f"{name}: {image.size} bytes, every file read back through UDF and matched")
         built.append(image)
+    if catalog is not None and built:
+        from icefloe.disc.records import label_set
+
+        for page in label_set(catalog, built[0].set_name, built):
+            info(f"label page: {page}")
     if as_json:
         print_json([_describe(b) for b in built])
     else:

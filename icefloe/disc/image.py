@@ -35,8 +35,8 @@ SIDECAR_FORMAT = "icefloe-disc-image"
 SIDECAR_VERSION = 1
 SPACE_MARGIN = 16 * 1024 * 1024
 # What a killed image write leaves beside the image: atomic_output's temporary files, and
-# the folder its PAR2 recovery data is made in.
-PART_RE = re.compile(r"\..+\.iso(\.json)?\.[A-Za-z0-9_]+\.part")
+# the folder its PAR2 recovery data is made in, and its label page's.
+PART_RE = re.compile(r"\..+\.iso(\.json|\.label\.html)?\.[A-Za-z0-9_]+\.part")
 
 
 @dataclass(frozen=True)

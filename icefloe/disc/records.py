@@ -129,9 +129,11 @@ def build_set_images(
     """Plan, write and record every image of a set; each image is verified separately.
 
     Images recorded already, complete and unchanged on disk, are carried forward, not rebuilt.
+    Each image gets its printable label page beside it (disc/label.py).
     """
     made = recorded_images(catalog, set_name, disc_type)
     if made:
+        label_set(catalog, set_name, made)
         return made
     plans = plan_set(catalog, set_name, disc_type, capacity=capacity, redundancy=redundancy)
     remove_image_leftovers(Path(out_dir))  # before the space check: they free room
@@ -141,7 +143,18 @@ def build_set_images(
         info = build_image(plan, Path(out_dir) / plan.image_name, progress=progress_for(plan.image_name))
         record_image(catalog, info)
         infos.append(info)
+    label_set(catalog, set_name, infos)
     return infos
+
+
+def label_set(catalog: Catalog, set_name: str, infos: list[ImageInfo]) -> list[Path]:
+    """The label page of every image of a set, written beside each image."""
+    from icefloe.disc.label import write_labels
+
+    aset = catalog.get_archive_set(set_name)
+    if aset is None:
+        return []
+    return write_labels(infos, aset, catalog.manifest(set_name))
 
 
 def verify_recorded_image(

@@ -128,3 +128,33 @@ def test_a_check_killed_midway_records_nothing_and_leaves_no_copies(images, work
     assert done.value.code in (0, None)
     with Catalog.open(settings.catalog_path) as catalog:
         assert [c.ok for c in catalog.disc_checks()] == [True]
+
+
+
+def test_each_disc_gets_a_printable_label_page(images, workspace: Path) -> None:
+    from dataclasses import replace
+
+    from icefloe.catalog import ManifestEntry
+    from icefloe.disc.label import label_path
+
+    good, _, _ = images
+    page = label_path(good)
+    text = page.read_text("utf-8")
+    assert "disc 1 of 1" in text and "photos-a-1" in text
+    assert "photos-a-1.7z.001" in text and "RESTORE.txt" in text
+    assert "password" not in text  # not encrypted: no password to ask for
+    assert not list(page.parent.glob(".*.part"))
+    # An encrypted set over two discs, with its manifest: dates, password, the other disc.
+    settings = load_settings(workspace / "icefloe.toml")
+    with Catalog.open(settings.catalog_path) as catalog:
+        aset = replace(catalog.get_archive_set("photos-a-1"), encrypted=True)
+        entries = [ManifestEntry("a.jpg", "file", 10, 1_262_347_200 * 10**9),  # 2010-01-01 12:00 UTC
+                   ManifestEntry("b.jpg", "file", 10, 1_593_604_800 * 10**9)]  # 2020-07-01 12:00 UTC
+        catalog.put_archive_set(aset, entries)
+        for image in catalog.images("photos-a-1"):
+            Path(image.path).unlink()
+        two = build_set_images(catalog, "photos-a-1", "dvd+r", workspace / "two", capacity=2 * 1024 * 1024)
+    assert len(two) >= 2
+    first = label_path(two[0].path).read_text("utf-8")
+    assert f"disc 1 of {len(two)}" in first and "2010-01-01 to 2020-07-01" in first
+    assert "password" in first and two[1].name in first and two[0].name not in first.split("kept together")[1]
