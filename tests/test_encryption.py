@@ -214,10 +214,14 @@ def test_nothing_readable_without_the_password_on_any_medium(marked: Path, tmp_p
         proc = subprocess.run(["7zz", *args], capture_output=True, stdin=subprocess.DEVNULL)
         assert proc.returncode != 0 and leaks(proc.stdout + proc.stderr) == []
 
-    # The disc lists only the kit, the volume and the sealed manifest; RESTORE.txt says so.
+    # The disc lists only the kit, the volume, the sealed manifest and the PAR2 recovery data
+    # (computed over those encrypted bytes, named after the disc); RESTORE.txt says so.
     listing = subprocess.run(["7zz", "l", "-ba", str(iso)], capture_output=True, text=True, check=True).stdout
     names = sorted(line.split()[-1] for line in listing.splitlines() if line.strip())
-    assert names == sorted(["RESTORE.txt", "SHA256SUMS.txt", f"{made['set']}.7z", sealed.name])
+    recovery = [n for n in names if n.endswith(".par2")]
+    assert recovery and all(n.startswith(f"{made['set']}-disc-01-of-01") for n in recovery)
+    assert [n for n in names if n not in recovery] == sorted(
+        ["RESTORE.txt", "SHA256SUMS.txt", f"{made['set']}.7z", sealed.name])
     restore_txt = subprocess.run(["7zz", "x", "-so", str(iso), "RESTORE.txt"], capture_output=True,
                                  text=True, check=True).stdout
     flat = " ".join(restore_txt.split())
