@@ -203,6 +203,26 @@ class NotifyConfig(Section):
         return urls
 
 
+class CostConfig(Section):
+    """Storage prices for `icefloe status` (icefloe/cost.py holds the table and its date)."""
+
+    # USD per GB-month by storage class: DEEP_ARCHIVE, GLACIER, GLACIER_IR, STANDARD, VAULT.
+    # Only the keys given here replace the table's us-east-1 list prices.
+    prices: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("prices")
+    @classmethod
+    def _known_classes(cls, prices: dict[str, float]) -> dict[str, float]:
+        from icefloe.cost import DEFAULT_PRICES
+
+        for key, value in prices.items():
+            if key not in DEFAULT_PRICES:
+                raise ValueError(f"{key!r} is not one of {', '.join(DEFAULT_PRICES)}")
+            if value < 0:
+                raise ValueError(f"{key}: a price is not negative")
+        return prices
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         extra="forbid", frozen=True, env_prefix="ICEFLOE_", env_nested_delimiter="__"
@@ -217,6 +237,7 @@ class Settings(BaseSettings):
     pipeline: PipelineConfig = PipelineConfig()
     restore: RestoreConfig = RestoreConfig()
     notify: NotifyConfig = NotifyConfig()
+    cost: CostConfig = CostConfig()
 
     @field_validator("partitions")
     @classmethod

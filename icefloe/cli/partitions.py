@@ -160,7 +160,16 @@ def _status_data(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
         "service_uploads": _service_uploads(cfg, catalog),
         "server": next_runs(),
         "discs_due": discs_due(catalog),
+        "storage_cost": _storage_cost(catalog, cfg),
     }
+
+
+def _storage_cost(catalog: Catalog, cfg: Settings) -> dict[str, Any]:
+    from icefloe.cost import PRICES_TAKEN, monthly_total, storage_costs
+
+    costs = storage_costs(catalog, cfg.coldstore.storage_class, cfg.cost.prices)
+    return {"prices_taken": PRICES_TAKEN, "overridden": sorted(cfg.cost.prices),
+            "classes": [c.to_json() for c in costs], "usd_per_month": round(monthly_total(costs), 6)}
 
 
 SERVICE_DEADLINE_S = 5.0  # status answers even when the cold store does not
@@ -259,7 +268,23 @@ def _print_status(data: dict[str, Any]) -> None:
     if due:
         console.print(f"discs not checked for over a year: {len(due)} (`icefloe discs check DISC...`): "
                       + ", ".join(d["disc"] for d in due), markup=False, soft_wrap=True)
+    _print_storage_cost(console, data["storage_cost"])
     _print_next_runs(console, data["server"])
+
+
+def _print_storage_cost(console: Any, cost: dict[str, Any]) -> None:
+    if not cost["classes"]:
+        console.print("stored in cold storage: nothing yet", markup=False)
+        return
+    console.print(f"{'storage class':<14} {'objects':>7} {'stored':>10} {'$/GB-month':>10} {'$/month':>9}",
+                  markup=False)
+    for c in cost["classes"]:
+        console.print(f"{c['storage_class']:<14} {c['objects']:>7} {_size(c['stored_bytes']):>10} "
+                      f"{c['usd_per_gb_month']:>10g} {c['usd_per_month']:>9.4f}", markup=False)
+    console.print(f"{'total':<14} {'':>7} {'':>10} {'':>10} {cost['usd_per_month']:>9.4f}", markup=False)
+    console.print(f"(USD: AWS us-east-1 list prices of {cost['prices_taken']}"
+                  + (f"; {', '.join(cost['overridden'])} from [cost] prices" if cost["overridden"] else "")
+                  + ")", markup=False, soft_wrap=True)
 
 
 def _print_next_runs(console: Any, server: dict[str, Any]) -> None:
