@@ -128,6 +128,38 @@ def test_names_are_embedded_compactly_for_a_large_catalog(workspace: Path) -> No
     assert len(page.encode()) < 20 * len(entries)
 
 
+def test_cli_writes_the_page_atomically_and_an_interrupted_write_keeps_the_old_one(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import icefloe.fsutil
+    from icefloe.cli import app
+
+    make_world(workspace)
+    page = workspace / "share" / "household.html"
+    cli = CliRunner()
+    args = ["-c", str(workspace / "icefloe.toml"), "catalog", "--format", "html", "-o", str(page)]
+    assert cli.invoke(app, args).exit_code == 0
+    before = page.read_bytes()
+    assert before.rstrip().endswith(b"</html>")
+    add_new_photos(workspace / "photos-a")
+    real_fsync = os.fsync
+
+    def interrupted(fd: int) -> None:  # Ctrl-C after the new text is written, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(icefloe.fsutil.os, "fsync", interrupted)
+    cli.invoke(app, args)
+    monkeypatch.setattr(icefloe.fsutil.os, "fsync", real_fsync)
+    assert page.read_bytes() == before
+    assert sorted(p.name for p in page.parent.iterdir()) == ["household.html"]  # no temp file left
+    assert cli.invoke(app, args).exit_code == 0  # the rerun writes the new page, once
+    after = page.read_text()
+    assert "IMG_9000.jpg" in after and after.count("<html") == 1
+    assert sorted(p.name for p in page.parent.iterdir()) == ["household.html"]
+
+
 # -- the page in headless Chromium -------------------------------------------------------
 
 

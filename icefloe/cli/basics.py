@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from icefloe.cli.app import app, info, open_catalog, print_json
+from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.config import DEFAULT_CONFIG, STARTER
 from icefloe.errors import UsageError
 from icefloe.fsutil import atomic_write_bytes
@@ -102,10 +102,10 @@ def catalog(
         with open_catalog() as cat:
             text = json.dumps(cat.report(), indent=2)
     elif fmt == "html":
-        from icefloe.report import catalog_html
+        from icefloe.household import household_page
 
         with open_catalog() as cat:
-            text = catalog_html(cat)
+            text = household_page(cat, settings())
     elif fmt == "table":
         rows = flat_report()
         if output is None:
