@@ -588,13 +588,21 @@ class Catalog:
         self._upsert("uploads", record, stamp="started_at")
 
     def record_part(self, upload_id: str, part: PartReceipt) -> None:
-        values = asdict(part)
-        values["done_at"] = values["done_at"] or now_iso()
+        self.record_parts(upload_id, [part])
+
+    def record_parts(self, upload_id: str, parts: Sequence[PartReceipt]) -> None:
+        """Several acknowledged parts in one transaction (one commit, one fsync)."""
+        stamp = now_iso()
+        rows = []
+        for part in parts:
+            values = asdict(part)
+            values["done_at"] = values["done_at"] or stamp
+            rows.append((upload_id, *values.values()))
         with self.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT OR REPLACE INTO upload_parts (upload_id, part_number, start, end, checksum,"
                 " etag, done_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (upload_id, *values.values()),
+                rows,
             )
 
     def parts(self, upload_id: str) -> list[PartReceipt]:

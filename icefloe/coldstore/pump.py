@@ -29,6 +29,7 @@ from icefloe.coldstore.base import LocalFile
 from icefloe.coldstore.throttle import MeteredBody, RateLimiter, Unlimited, limiter
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Budget:
@@ -97,6 +98,73 @@ def shared_budget(concurrency: int, part_size: int, bandwidth_bps: int) -> Budge
         if budget is None:
             budget = _BUDGETS[key] = Budget(concurrency, part_size, bandwidth_bps)
         return budget
+
+
+class PartLog(Generic[T]):
+    """Part receipts written as parts finish, many to a transaction, by one thread of its own.
+
+    A sender hands its receipt over and goes on with its next part instead of queueing for
+    the catalog's write lock and its fsync (one commit per part held every sender up behind
+    the others). ``close`` (or leaving the ``with`` block, also on an error) writes what is
+    left. A receipt not yet written when the process dies costs no upload: the next try asks
+    the service which parts it holds and checks each against the local bytes, so only the
+    record is written again, the part is not sent again.
+    """
+
+    def __init__(self, write: Callable[[list[T]], None]) -> None:
+        self._write = write
+        self._cond = threading.Condition()
+        self._pending: list[T] = []
+        self._closed = False
+        self._error: BaseException | None = None
+        self.batches = 0  # transactions written
+        self._thread = threading.Thread(target=self._run, name="icefloe-partlog", daemon=True)
+        self._thread.start()
+
+    def add(self, receipt: T) -> None:
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            self._pending.append(receipt)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                batch, self._pending = self._pending, []
+                if not batch:
+                    return
+            try:
+                self._write(batch)
+                self.batches += 1
+            except BaseException as exc:  # noqa: BLE001 - raised by add and close instead
+                with self._cond:
+                    self._error = exc
+                    self._pending.clear()
+                return
+
+    def close(self) -> None:
+        """Write every receipt added so far; raises what a write raised."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> PartLog[T]:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the error already on its way matters more
+            pass
 
 
 @dataclass(frozen=True)

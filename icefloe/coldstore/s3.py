@@ -41,7 +41,7 @@ from icefloe.coldstore.base import (
     progress_or_null,
 )
 from icefloe.coldstore.intent import Intent, already_stored, decide, local_key, record_stored, resumed_intent
-from icefloe.coldstore.pump import Budget, Part, send_body, send_parts, shared_budget
+from icefloe.coldstore.pump import Budget, Part, PartLog, send_body, send_parts, shared_budget
 from icefloe.coldstore.s3jobs import META_DESCRIPTION, META_SHA256, S3Jobs
 from icefloe.coldstore.s3resume import S3Resume, held_receipt, hex_to_b64, name_of
 from icefloe.coldstore.throttle import signal_transferring
@@ -204,18 +204,22 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
             )
         progress.on_queued(f.size, intent.name)
         recorded = {p.part_number for p in self.catalog.parts(upload_id)}
+        log: PartLog[PartReceipt] = PartLog(lambda batch: self.catalog.record_parts(upload_id, batch))
 
         def reuse(part: Part, data: memoryview) -> PartReceipt | None:
             receipt = held_receipt(held.get(part.index + 1), part.index + 1, part.start, data)
             if receipt is not None and receipt.part_number not in recorded:
-                self.catalog.record_part(upload_id, receipt)
+                log.add(receipt)
             return receipt
 
         def send(part: Part, data: memoryview) -> PartReceipt:
-            return self._send_part(key, upload_id, part, data, progress, budget.pace)
+            receipt = self._send_part(key, upload_id, part, data, progress, budget.pace)
+            log.add(receipt)
+            return receipt
 
         try:
-            done = send_parts(f, part_size, budget, held=reuse, send=send, progress=progress)
+            with log:
+                done = send_parts(f, part_size, budget, held=reuse, send=send, progress=progress)
             f.check_unchanged()
             if done.sha256 != intent.sha256:
                 raise differs_error(f.path)
@@ -253,9 +257,7 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
                 f"S3 computed SHA-256 {answered} for part {part.index + 1} of {key}, not "
                 f"{checksum}; run the upload again to resend that part"
             )
-        receipt = PartReceipt(part.index + 1, part.start, part.end, digest.hex(), response.get("ETag"))
-        self.catalog.record_part(upload_id, receipt)
-        return receipt
+        return PartReceipt(part.index + 1, part.start, part.end, digest.hex(), response.get("ETag"))
 
     def _confirm_upload(
         self,

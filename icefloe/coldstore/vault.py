@@ -54,7 +54,7 @@ from icefloe.coldstore.intent import (
     resumed_intent,
 )
 from icefloe.coldstore.inventory import latest_inventory
-from icefloe.coldstore.pump import Budget, Part, send_body, send_parts, shared_budget
+from icefloe.coldstore.pump import Budget, Part, PartLog, send_body, send_parts, shared_budget
 from icefloe.coldstore.throttle import signal_transferring
 from icefloe.coldstore.vaultjobs import VaultJobs
 
@@ -242,6 +242,7 @@ class VaultStore(VaultJobs, ColdStore):
         progress.on_queued(f.size, intent.name)
         budget = self._budget(concurrency, part_size)
         recorded = {p.part_number for p in self.catalog.parts(upload_id)}
+        log: PartLog[PartReceipt] = PartLog(lambda batch: self.catalog.record_parts(upload_id, batch))
 
         def held(part: Part, data: memoryview) -> bytes | None:
             on_vault = server_parts.get(part.index)
@@ -251,16 +252,19 @@ class VaultStore(VaultJobs, ColdStore):
             if local != on_vault:
                 return None  # differs: send it again, replacing it
             if part.index not in recorded:
-                self.catalog.record_part(upload_id, PartReceipt(part.index, part.start, part.end, local))
+                log.add(PartReceipt(part.index, part.start, part.end, local))
             return bytes.fromhex(local)
 
         def send(part: Part, data: memoryview) -> bytes:
-            return self._send_part(upload_id, part.index, part.start, part.end, data, progress,
-                                   budget.pace)
+            checksum = self._send_part(upload_id, part.index, part.start, part.end, data, progress,
+                                       budget.pace)
+            log.add(PartReceipt(part.index, part.start, part.end, checksum))
+            return bytes.fromhex(checksum)
 
         try:
-            done_parts = send_parts(f, part_size, budget, held=held, send=send, progress=progress,
-                                    hash_whole=intent.tree_hash is None)
+            with log:  # every receipt is written before the upload is marked completing
+                done_parts = send_parts(f, part_size, budget, held=held, send=send,
+                                        progress=progress, hash_whole=intent.tree_hash is None)
             checksum = combine(done_parts.receipts).hex()
             f.check_unchanged()
             if not _matches(intent, checksum, lambda: done_parts.sha256):
@@ -293,7 +297,7 @@ class VaultStore(VaultJobs, ColdStore):
         data: memoryview,
         progress: Progress,
         pace,
-    ) -> bytes:
+    ) -> str:
         checksum = tree_hash(data)  # once; every attempt sends the same bytes
         response = self._send(
             lambda body: self.client.upload_multipart_part(
@@ -311,8 +315,7 @@ class VaultStore(VaultJobs, ColdStore):
                 f"the vault computed tree hash {answered} for bytes {start}-{end - 1}, not "
                 f"{checksum}; run the upload again to resend that part"
             )
-        self.catalog.record_part(upload_id, PartReceipt(index, start, end, checksum))
-        return bytes.fromhex(checksum)
+        return checksum
 
     def _abandon(self, upload_id: str) -> None:
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from icefloe.coldstore import ColdStore, StoredArchive, make_client
 from icefloe.config import ColdstoreConfig
+from icefloe.progress import NullProgress
 
 MIB = 1024 * 1024
 BACKENDS = ["glacier", "s3"]
@@ -62,3 +63,17 @@ def cli_env(standin) -> dict[str, str]:
     env = dict(os.environ)
     env["AWS_ENDPOINT_URL"] = standin.url
     return env
+
+
+class Crash(BaseException):
+    """Stands for the process dying in the middle: nothing below catches it."""
+
+
+class CrashAfter(NullProgress):
+    def __init__(self, nbytes: int) -> None:
+        self.left = nbytes
+
+    def on_progress(self, nbytes: int) -> None:
+        self.left -= nbytes
+        if self.left <= 0:
+            raise Crash()

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from coldstore_helpers import (
     MIB,
+    Crash,
+    CrashAfter,
     PYTHON,
     cli_env,
     create_container,
@@ -23,7 +25,6 @@ from coldstore_helpers import (
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
 from icefloe.errors import FileChanged
-from icefloe.progress import NullProgress
 
 CLI = "import sys, icefloe.cli.coldstore\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
 
@@ -139,20 +140,6 @@ def _stored(result: dict, copy):
         size=result["size"], sha256=result["sha256"], description=copy.description,
         part_size=result["part_size"],
     )
-
-
-class Crash(BaseException):
-    """Stands for the process dying in the middle: nothing below catches it."""
-
-
-class CrashAfter(NullProgress):
-    def __init__(self, nbytes: int) -> None:
-        self.left = nbytes
-
-    def on_progress(self, nbytes: int) -> None:
-        self.left -= nbytes
-        if self.left <= 0:
-            raise Crash()
 
 
 @pytest.mark.parametrize("backend", ["glacier"])

@@ -1,0 +1,101 @@
+"""The part pump's receipt log: parts are recorded off the senders' path, in batches, and
+nothing acknowledged goes unrecorded when an upload stops or is killed."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from coldstore_helpers import MIB, Crash, CrashAfter, retrieve, write_random
+
+from icefloe.catalog import Catalog, PartReceipt, UploadRecord
+from icefloe.coldstore.pump import PartLog
+from icefloe.errors import CatalogError
+
+
+def test_receipts_arriving_during_a_write_go_in_one_later_batch() -> None:
+    release = threading.Event()
+    batches: list[list[int]] = []
+
+    def write(batch: list[int]) -> None:
+        batches.append(batch)
+        if len(batches) == 1:
+            release.wait(10)  # the first commit is slow (an fsync on a busy disk)
+
+    with PartLog(write) as log:
+        log.add(0)
+        while not batches:
+            threading.Event().wait(0.001)
+        for n in range(1, 8):
+            log.add(n)  # returns at once: the senders never wait for the catalog
+        release.set()
+    assert batches == [[0], [1, 2, 3, 4, 5, 6, 7]]
+    assert log.batches == 2
+
+
+def test_a_failed_write_stops_the_senders_and_is_raised() -> None:
+    def write(batch: list[int]) -> None:
+        raise CatalogError("catalog /x is not writable: disk full")
+
+    log = PartLog(write)
+    log.add(1)
+    log._thread.join(10)
+    with pytest.raises(CatalogError):
+        log.add(2)
+    with pytest.raises(CatalogError):
+        log.close()
+
+
+def test_leaving_on_an_error_still_writes_what_was_added() -> None:
+    written: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        with PartLog(written.extend) as log:
+            log.add(1)
+            log.add(2)
+            raise KeyboardInterrupt
+    assert written == [1, 2]
+
+
+def test_record_parts_writes_one_transaction(tmp_path: Path) -> None:
+    with Catalog.open(tmp_path / "catalog.sqlite") as catalog:
+        catalog.open_upload(UploadRecord(upload_id="u1", backend="s3", container="b", key="k",
+                                         local_path="/x", size=3 * MIB, mtime_ns=1, part_size=MIB,
+                                         description="d"))
+        parts = [PartReceipt(n + 1, n * MIB, (n + 1) * MIB, f"{n:064x}", f'"{n}"') for n in range(3)]
+        catalog.record_parts("u1", parts)
+        catalog.record_parts("u1", parts[1:])  # a resumed upload writes a held part again
+        got = catalog.parts("u1")
+    assert [(p.part_number, p.start, p.end, p.checksum, p.etag) for p in got] == [
+        (p.part_number, p.start, p.end, p.checksum, p.etag) for p in parts
+    ]
+    assert all(p.done_at for p in got)
+
+
+def test_an_interrupted_upload_recorded_every_part_the_service_holds(
+    standin, backend, store, catalog, tmp_path: Path
+) -> None:
+    """Ctrl-C in the middle of 8 parts in flight: once the pump has stopped, the catalog lists
+    exactly the parts the service acknowledged, and the rerun sends each missing part once."""
+    part = MIB if backend == "glacier" else 5 * MIB  # 1 MiB asked; S3's parts are at least 5
+    src = tmp_path / "interrupted.bin"
+    data = write_random(src, 12 * part + 7)
+    standin.reset_counters()
+    with pytest.raises(Crash):
+        store.upload(src, part_size=MIB, concurrency=8, progress=CrashAfter(9 * part))
+    (record,) = catalog.uploads()
+    recorded = {p.part_number for p in catalog.parts(record.upload_id)}
+    counters = standin.counters()
+    if backend == "glacier":
+        acknowledged = {int(p["range"].split("-")[0]) // part for p in counters["vault_parts"]}
+    else:
+        acknowledged = {p["part"] for p in counters["s3_parts"]}
+    assert 1 <= len(recorded) < 13  # 9 parts' bytes went out, at most 8 of them unfinished
+    assert recorded == acknowledged
+    standin.reset_counters()
+    stored = store.upload(src, part_size=MIB, concurrency=8)
+    assert stored.parts_reused == len(recorded) and stored.parts_sent == 13 - len(recorded)
+    again = standin.counters()
+    sent = again["vault_parts"] if backend == "glacier" else again["s3_parts"]
+    assert len(sent) == 13 - len(recorded)
+    assert retrieve(store, stored, tmp_path / "back") == data
