@@ -29,7 +29,8 @@ def _describe(result: MirrorResult) -> str:
     deleted = "would delete" if result.dry_run else "deleted"
     return (
         f"{result.label} -> {result.target}: {verb} {result.files_transferred} file(s) "
-        f"({_size(result.bytes_sent)}), {deleted} {result.files_deleted}, in {result.duration_s:.1f} s"
+        f"({_size(result.transferred_size if result.dry_run else result.bytes_sent)}), "
+        f"{deleted} {result.files_deleted}, in {result.duration_s:.1f} s"
     )
 
 

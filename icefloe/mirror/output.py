@@ -73,12 +73,15 @@ _PROGRESS = re.compile(r"^\s*([\d,.']+)\s+(\d{1,3})%\s")
 _ITEM = re.compile(r"^(\*deleting|[<>ch.][fdLDS][^ ]{9}) +(.+)$")
 _STAT = re.compile(
     r"^(Number of regular files transferred|Number of deleted files|Total file size|"
-    r"Literal data|Matched data|Total bytes sent): ([\d,.']+)"
+    r"Total transferred file size|Literal data|Matched data|Total bytes sent): ([\d,.']+)"
 )
 _STAT_FIELDS = {
     "Number of regular files transferred": "files_transferred",
     "Number of deleted files": "files_deleted",
     "Total file size": "total_size",
+    # The size of the files sent, or in a dry run that would be: "Total bytes sent" is then
+    # only the file list, a few KiB whatever the partition holds.
+    "Total transferred file size": "transferred_size",
     "Literal data": "literal_bytes",
     "Matched data": "matched_bytes",
     "Total bytes sent": "bytes_sent",

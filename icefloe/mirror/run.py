@@ -41,6 +41,7 @@ class MirrorResult:
     literal_bytes: int = 0
     matched_bytes: int = 0
     total_size: int = 0
+    transferred_size: int = 0  # the files' own bytes, sent (or, in a dry run, to send)
     duration_s: float = 0.0
     warnings: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()  # itemized lines, at most MAX_CHANGES
@@ -70,6 +71,7 @@ class MirrorResult:
             "files_deleted": self.files_deleted,
             "bytes_sent": self.bytes_sent,
             "literal_bytes": self.literal_bytes,
+            "transferred_size": self.transferred_size,
             "duration_s": round(self.duration_s, 3),
             "warnings": list(self.warnings),
             "error": self.message,

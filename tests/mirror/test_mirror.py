@@ -247,7 +247,7 @@ def test_stats_are_parsed_with_any_digit_grouping(partition, tmp_path, fake_runn
     assert result.ok
     assert (result.files_transferred, result.files_deleted) == (1012, 3)
     assert (result.bytes_sent, result.literal_bytes, result.matched_bytes) == (100_234_567, 100_000_000, 23_456_789)
-    assert result.total_size == 4_123_456_789
+    assert result.total_size == 4_123_456_789 and result.transferred_size == 123_456_789
 
 
 class Chunked:
@@ -320,7 +320,8 @@ def test_summary_is_small_and_json_able(partition, tmp_path, fake_runner) -> Non
     summary = json.loads(json.dumps(result.summary()))
     assert summary["version"] == 1 and summary["ok"] is True and summary["bytes_sent"] == 100_234_567
     assert set(summary) == {"version", "label", "target", "ok", "dry_run", "exit_code", "files_transferred",
-                            "files_deleted", "bytes_sent", "literal_bytes", "duration_s", "warnings", "error"}
+                            "files_deleted", "bytes_sent", "literal_bytes", "transferred_size", "duration_s",
+                            "warnings", "error"}
 
 
 def test_a_missing_rsync_is_one_clear_error(partition, tmp_path) -> None:

@@ -62,6 +62,20 @@ def test_dry_run_lists_changes_and_changes_nothing(workspace: Path, local_mirror
     assert list(local_mirror.iterdir()) == []
 
 
+def test_dry_run_counts_the_bytes_it_would_send(workspace: Path, local_mirror: Path) -> None:
+    for i in range(4):
+        (workspace / "photos-b" / f"big{i}.raw").write_bytes(os.urandom(3 * 1024 * 1024))
+    proc = icefloe("mirror", "photos-b", "--dry-run", "--json", cwd=workspace)
+    assert proc.returncode == 0, proc.stderr
+    [summary] = json.loads(proc.stdout)
+    want = 4 * 3 * 1024 * 1024 + 10_000 + len("photos-b\n")  # the files and the sentinel
+    assert summary["dry_run"] and summary["files_transferred"] == 6
+    assert summary["transferred_size"] == want and summary["bytes_sent"] < 10_000  # the file list only
+    proc = icefloe("mirror", "photos-b", "--dry-run", cwd=workspace)
+    assert "would send 6 file(s) (12.0 MiB)" in proc.stderr
+    assert list(local_mirror.iterdir()) == []
+
+
 def test_refusals_and_mistakes_are_one_line(workspace: Path, local_mirror: Path) -> None:
     (workspace / "photos-b" / ".icefloe-partition").unlink()
     proc = icefloe("mirror", "photos-b", cwd=workspace)
