@@ -248,15 +248,19 @@ def _cloud(catalog: Catalog, set_name: str, settings: Settings) -> tuple[tuple[s
     return tuple(places), tuple(checks), bool(tested and summed and seen)
 
 
-def _sets(catalog: Catalog, settings: Settings, now: datetime) -> list[SetStory]:
+def _sets(catalog: Catalog, settings: Settings, now: datetime) -> tuple[list[SetStory], dict[str, set]]:
+    """Every set not abandoned, newest files first; and per partition, the (path, size,
+    mtime_ns) its sets not cleared hold (each manifest is read once: it is the slow part)."""
     disc_wanted = settings.archive.disc != "none"
     burns_wanted = settings.archive.burner != "none"
-    out = []
+    out, live = [], {}
     for aset in catalog.archive_sets():
         run = catalog.last_mirror_run(aset.partition_label)
         if is_abandoned(catalog, aset.name):  # its copies promise nothing; a later set holds its files
             continue
         files = [e for e in catalog.manifest(aset.name) if e.kind != "dir"]
+        if aset.cleared_at is None:
+            live.setdefault(aset.partition_label, set()).update((e.path, e.size, e.mtime_ns) for e in files)
         images = catalog.images(aset.name)
         clouds, cloud, ready = _cloud(catalog, aset.name, settings)
         out.append(SetStory(
@@ -271,7 +275,7 @@ def _sets(catalog: Catalog, settings: Settings, now: datetime) -> list[SetStory]
             mirrored=run is not None and run.ok and run.finished_at >= aset.created_at,
             names=tuple(e.path for e in files),
         ))
-    return sorted(out, key=lambda s: (s.last_ns or 0, s.name), reverse=True)
+    return sorted(out, key=lambda s: (s.last_ns or 0, s.name), reverse=True), live
 
 
 def _walk(root: Path, sentinel: str) -> Iterator[tuple[str, os.stat_result]]:
@@ -327,12 +331,7 @@ def _waiting(catalog: Catalog, settings: Settings, live: dict[str, set]) -> tupl
 def gather(catalog: Catalog, settings: Settings, now: datetime | None = None) -> Household:
     """Everything the page says, read once."""
     now = now or datetime.now(UTC)
-    sets = _sets(catalog, settings, now)
-    live: dict[str, set] = {}
-    for story in sets:
-        if story.cleared_at is None:
-            live.setdefault(story.partition, set()).update(
-                (e.path, e.size, e.mtime_ns) for e in catalog.manifest(story.name) if e.kind != "dir")
+    sets, live = _sets(catalog, settings, now)
     waiting, unmounted = _waiting(catalog, settings, live)
     return Household(tuple(sets), tuple(waiting), tuple(unmounted), now.strftime("%Y-%m-%d %H:%M UTC"))
 
