@@ -86,6 +86,9 @@ def test_what_is_not_safe_yet_says_where_it_is_and_what_happens_next(workspace: 
     assert lines[0].startswith(f"{len(FILES) + 1} of {len(FILES) + 4} files from 2020–2026 are safe: on 1 disc")
     assert lines[1].startswith("3 files from March 2026 on photos-a are only on the computer and the "
                                "mirror: they go to discs and the cloud when photos-a is full")
+    (workspace / "photos-b" / ".icefloe-partition").unlink()  # its disk is not mounted
+    assert summary(gather(world.catalog, world.settings))[-1] == (
+        "photos-b is not mounted, so files not yet packed there are not counted.")
 
 
 def test_a_failed_or_overdue_disc_check_is_a_cross_in_words(workspace: Path) -> None:

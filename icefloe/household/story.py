@@ -291,10 +291,14 @@ def _walk(root: Path, sentinel: str) -> Iterator[tuple[str, os.stat_result]]:
         for entry in entries:
             if folder == root and entry.name in (sentinel, TRASH_DIR):
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            else:
-                yield Path(entry.path).relative_to(root).as_posix(), entry.stat(follow_symlinks=False)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue  # gone since the listing (a photo moved while the page is written)
+            yield Path(entry.path).relative_to(root).as_posix(), st
 
 
 def _waiting(catalog: Catalog, settings: Settings, live: dict[str, set]) -> tuple[list[Waiting], list[str]]:
