@@ -258,9 +258,11 @@ def _sets(catalog: Catalog, settings: Settings, now: datetime) -> tuple[list[Set
         run = catalog.last_mirror_run(aset.partition_label)
         if is_abandoned(catalog, aset.name):  # its copies promise nothing; a later set holds its files
             continue
-        files = [e for e in catalog.manifest(aset.name) if e.kind != "dir"]
+        entries = catalog.manifest(aset.name)
         if aset.cleared_at is None:
-            live.setdefault(aset.partition_label, set()).update((e.path, e.size, e.mtime_ns) for e in files)
+            live.setdefault(aset.partition_label, set()).update(
+                (e.path, e.size, e.mtime_ns) for e in entries if e.kind == "file")
+        files = [e for e in entries if e.kind == "file"]  # as the label pages count them
         images = catalog.images(aset.name)
         clouds, cloud, ready = _cloud(catalog, aset.name, settings)
         out.append(SetStory(
@@ -279,7 +281,7 @@ def _sets(catalog: Catalog, settings: Settings, now: datetime) -> tuple[list[Set
 
 
 def _walk(root: Path, sentinel: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Every file and symlink under ``root`` (relative name, lstat), without the partition's own
+    """Every regular file under ``root`` (relative name, lstat), without the partition's own
     sentinel and trash; only stat, never a read."""
     stack = [root]
     while stack:
@@ -295,6 +297,8 @@ def _walk(root: Path, sentinel: str) -> Iterator[tuple[str, os.stat_result]]:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                     continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # symlinks and the like: the label pages count files only
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # gone since the listing (a photo moved while the page is written)
