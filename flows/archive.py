@@ -18,6 +18,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
+from flows.stages import names_failed_stage
 from icefloe.errors import DeviceError
 from tasks.archive import consolidate_partition_task, hold_partition, test_archive_task
 from tasks.common import settings_for
@@ -36,6 +37,7 @@ class NextDisc(RunInput):
 
 
 @flow(name="archive-partition", flow_run_name="archive {label}", persist_result=True, description=__doc__)
+@names_failed_stage
 def archive_partition(label: str, dry_run: bool = False, config: str | None = None) -> dict[str, Any]:
     """Run the archive pipeline for one partition.
 

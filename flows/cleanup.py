@@ -16,6 +16,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows.stages import names_failed_stage
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
 from tasks.common import retry_if_transient, settings_for
@@ -43,6 +44,7 @@ def abort_stale_uploads_task(older_than_hours: float, config: str | None = None)
 
 
 @flow(name="cleanup-uploads", flow_run_name="cleanup uploads", description=__doc__)
+@names_failed_stage
 def cleanup_uploads(older_than_hours: float = 24, config: str | None = None) -> list[dict[str, Any]]:
     """Abort the multipart uploads open longer than ``older_than_hours``.
 

@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow
 from prefect.transactions import transaction
 
+from flows.stages import names_failed_stage
 from tasks.archive import hold_partition
 from tasks.clear import (
     check_gates_task,
@@ -33,6 +34,7 @@ from tasks.snapshot import snapshot_catalog_task
 
 
 @flow(name="clear-partition", flow_run_name="clear {label}", description=__doc__)
+@names_failed_stage
 def clear_partition_flow(
     label: str, confirm: bool = False, dry_run: bool = False, config: str | None = None
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from prefect import flow
 from prefect.logging import get_run_logger
 
+from flows.stages import names_failed_stage
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
 from icefloe.confirmation import unconfirmed, unconfirmed_elsewhere
@@ -34,6 +35,7 @@ def unconfirmed_copies(config: str | None, *, elsewhere: bool = False) -> int:
 
 
 @flow(name="poll-inventory", flow_run_name="poll inventory", description=__doc__)
+@names_failed_stage
 def poll_inventory(config: str | None = None) -> dict[str, Any]:
     """Reconcile finished inventory jobs; request another while copies are unconfirmed.
 

@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
+from flows.stages import names_failed_stage
 from icefloe.errors import ConfigInvalid, MirrorFailed
 from icefloe.mirror import target_for
 from tasks.common import settings_for
@@ -36,6 +37,7 @@ ARCHIVE_DEPLOYMENT = "archive-partition/archive-partition"
 
 
 @flow(name="mirror-partitions", flow_run_name=_run_name, description=__doc__)
+@names_failed_stage
 def mirror_partitions(
     labels: list[str] | None = None,
     dry_run: bool = False,

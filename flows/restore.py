@@ -18,6 +18,7 @@ from typing import Any
 from prefect import flow
 from prefect.logging import get_run_logger
 
+from flows.stages import names_failed_stage
 from tasks.restore import (
     download_volume_task,
     extract_set_task,
@@ -51,12 +52,14 @@ def _restore(target: str, partition: bool, to: str, wait: bool, config: str | No
 
 
 @flow(name="restore-partition", flow_run_name="restore {label} to {to}", description=__doc__)
+@names_failed_stage
 def restore_partition(label: str, to: str, wait: bool = True, config: str | None = None) -> dict[str, Any]:
     """Restore every archive set of partition `label` into `to/<set>`; `config` names an icefloe.toml."""
     return _restore(label, True, to, wait, config)
 
 
 @flow(name="restore-archive", flow_run_name="restore {name} to {to}")
+@names_failed_stage
 def restore_archive(name: str, to: str, wait: bool = True, path: str | None = None,
                     config: str | None = None) -> dict[str, Any]:
     """Restore one archive set (named by the set or any of its archives) into `to`; `path` is a
@@ -65,6 +68,7 @@ def restore_archive(name: str, to: str, wait: bool = True, path: str | None = No
 
 
 @flow(name="rebuild-catalog", flow_run_name="rebuild catalog")
+@names_failed_stage
 def rebuild_catalog(wait: bool = True, config: str | None = None) -> dict[str, Any]:
     """Recreate the catalog from the vault's inventory or the bucket's listing (disaster recovery)."""
     return rebuild_catalog_task(wait=wait, config=config)

@@ -14,10 +14,12 @@ from typing import Any
 
 from prefect import flow
 
+from flows.stages import names_failed_stage
 from tasks.upload import upload_archive_task
 
 
 @flow(name="upload-archive", flow_run_name="upload {path}", log_prints=False)
+@names_failed_stage
 def upload_archive(
     path: str,
     description: str | None = None,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.stages import names_failed_stage
 from tasks.watch import emit_concerns_task
 
 
 @flow(name="watch-partitions", flow_run_name="watch partitions", description=__doc__)
+@names_failed_stage
 def watch_partitions(config: str | None = None) -> list[str]:
     """Emit one event per concern; returns them as "kind: subject".
 

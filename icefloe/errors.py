@@ -127,3 +127,19 @@ class MirrorFailed(IcefloeError):
 
 class MirrorRefused(UsageError):
     """The mirror was refused to protect the existing copy."""
+
+
+class StageFailed(IcefloeError):
+    """A stage of a run failed; it carries the stage's own error, exit code included."""
+
+    def __init__(self, run_name: str, stage: str | None, error: BaseException) -> None:
+        reason = getattr(error, "message", None) or str(error) or type(error).__name__
+        where = f" at {stage}" if stage else ""
+        super().__init__(f"{run_name} failed{where}: {reason}")
+        self.run_name, self.stage, self.error = run_name, stage, error
+        if isinstance(error, IcefloeError):
+            self.exit_code, self.retryable = error.exit_code, error.retryable
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A failed run's result is this error, pickled: rebuild it from what made it.
+        return (type(self), (self.run_name, self.stage, self.error))

@@ -24,7 +24,7 @@ from icefloe.errors import IcefloeError, InputNotFound, PasswordError
 from icefloe.lease import Lease, partition_lease_name
 from icefloe.lifecycle import begin_consolidation, carried_set
 from icefloe.passwords import check_for_archiving, for_writing
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
 
 
 def _key(text: str) -> str:
@@ -84,6 +84,7 @@ def archiving_password(archive: ArchiveConfig) -> str | None:
 
 
 @task(
+    **STAGE,
     name="consolidate-partition",
     task_run_name="consolidate {label}",
     retries=1,
@@ -151,6 +152,7 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
 
 
 @task(
+    **STAGE,
     name="test-archive",
     task_run_name="testzip {set_name}",
     retries=1,

@@ -33,7 +33,7 @@ from icefloe.clear import (
 from icefloe.clear.trash import rollback_staged
 from icefloe.errors import IcefloeError, UsageError
 from icefloe.partitions import finish_handover
-from tasks.common import retry_if_transient, settings_for
+from tasks.common import STAGE, retry_if_transient, settings_for
 
 LIST_LIMIT = 200  # paths listed in an artifact or a task result; the counts are always whole
 RETRY_BACKOFF_S = 5  # a busy catalog frees up in seconds
@@ -95,6 +95,7 @@ def report_markdown(summary: dict[str, Any], *, dry_run: bool, active: str | Non
 
 
 @task(
+    **STAGE,
     name="check-gates",
     task_run_name="check gates {label}",
     retries=2,
@@ -120,6 +121,7 @@ def check_gates_task(label: str, config: str | None = None) -> int:
 
 
 @task(
+    **STAGE,
     name="plan-clear",
     task_run_name="plan clear {label}",
     retries=2,
@@ -149,6 +151,7 @@ def require_confirmation(summary: dict[str, Any], confirm: bool) -> None:
 
 
 @task(
+    **STAGE,
     name="stage-clear",
     task_run_name="stage clear {label}",
     retries=2,  # a failed stage has put every file back, so another attempt is safe
@@ -187,6 +190,7 @@ def stage_clear(label: str, config: str | None = None) -> dict[str, Any]:
 
 
 @task(
+    **STAGE,
     name="recover-clear",
     task_run_name="recover clear {label}",
     retries=2,
@@ -255,6 +259,7 @@ def failed_commit(txn: Transaction) -> str | None:
 
 
 @task(
+    **STAGE,
     name="confirm-clear",
     task_run_name="confirm clear {label}",
     retries=2,
@@ -284,6 +289,7 @@ def confirm_clear(label: str, stamp: str, sets: list[str], config: str | None = 
 
 
 @task(
+    **STAGE,
     name="switch-active-partition",
     task_run_name="switch active partition from {label}",
     retries=2,
@@ -301,7 +307,7 @@ def switch_active_partition(label: str, config: str | None = None) -> str:
     return active
 
 
-@task(name="report-clear", task_run_name="report clear {label}", cache_policy=NO_CACHE)
+@task(**STAGE, name="report-clear", task_run_name="report clear {label}", cache_policy=NO_CACHE)
 def report_clear(label: str, summary: dict[str, Any], active: str) -> None:
     """The removed and kept files as a markdown artifact ``clear-<label>``."""
     create_markdown_artifact(report_markdown(summary, dry_run=False, active=active),

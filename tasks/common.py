@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,48 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     except BaseException as exc:  # noqa: BLE001 - we only classify it
         return is_transient(exc)
     return False
+
+
+STAGE_LABEL = "icefloe.stage"
+_failed_stages: dict[Any, list[tuple[str, BaseException]]] = {}
+_failed_lock = threading.Lock()
+
+
+def remember_failure(task: Any, task_run: Any, state: Any) -> None:
+    """``on_failure`` hook: note the failed stage and its error for the flow run, in this
+    process, so the flow's failure can name it (the server may learn of it only later)."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception as exc:  # noqa: BLE001 - an unreadable result still names the stage
+        error = exc
+    if not isinstance(error, BaseException):
+        error = IcefloeError(state.message or "failed")
+    with _failed_lock:
+        _failed_stages.setdefault(str(task_run.flow_run_id), []).append((task_run.name, error))
+
+
+def failed_stages(flow_run_id: Any) -> list[tuple[str, BaseException]]:
+    """The stages of a flow run that failed in this process, first first; forgets them."""
+    with _failed_lock:
+        return _failed_stages.pop(str(flow_run_id), [])
+
+
+def label_stage(task: Any, task_run: Any, state: Any) -> None:
+    """``on_running`` hook: label the flow run with the stage that started, so a run whose
+    process died (no failure of its own to report) is notified with the stage it was in."""
+    if task_run.flow_run_id is None:
+        return
+    try:
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run_labels(task_run.flow_run_id, {STAGE_LABEL: task_run.name})
+    except Exception as exc:  # noqa: BLE001 - a label must never fail the work
+        get_run_logger().debug("stage label not set: %s", exc)
+
+
+# What every stage's decorator takes: ``@task(**STAGE, name=..., ...)``.
+STAGE: dict[str, Any] = {"on_running": [label_stage], "on_failure": [remember_failure]}
 
 
 def settings_for(config: str | None) -> Settings:

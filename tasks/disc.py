@@ -20,7 +20,7 @@ from icefloe.disc.records import (
     burn_recorded_image,
     verify_recorded_image,
 )
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
 
 
 def _key(text: str) -> str:
@@ -28,6 +28,7 @@ def _key(text: str) -> str:
 
 
 @task(
+    **STAGE,
     name="build-disc-images",
     task_run_name="disc images {set_name}",
     retries=2,
@@ -63,6 +64,7 @@ def build_images_task(
 
 
 @task(
+    **STAGE,
     name="verify-disc-image",
     task_run_name="verify {image_path}",
     retries=1,
@@ -81,6 +83,7 @@ def verify_image_task(image_path: str, config: str | None = None) -> str:
 
 
 @task(
+    **STAGE,
     name="burn-disc-image",
     task_run_name="burn {image_path}",
     retries=2,

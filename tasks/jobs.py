@@ -18,10 +18,11 @@ from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
 
 
 @task(
+    **STAGE,
     name="request inventory",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
@@ -38,6 +39,7 @@ def request_inventory_task(config: str | None = None) -> str:
 
 
 @task(
+    **STAGE,
     name="describe job",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
@@ -53,6 +55,7 @@ def describe_job_task(job_id: str, config: str | None = None) -> dict[str, Any]:
 
 
 @task(
+    **STAGE,
     name="fetch job output",
     task_run_name="fetch {job_id}",
     retries=3,

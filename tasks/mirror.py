@@ -14,7 +14,7 @@ from prefect.tasks import exponential_backoff
 from icefloe.catalog import Catalog
 from icefloe.errors import IcefloeError
 from icefloe.mirror import MirrorResult, run_mirror
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
 
 RETRY_BACKOFF_S = 30  # waits of 30 s, 60 s, 120 s, ...: long enough for a router or server reboot
 ARTIFACT_CHANGES = 50
@@ -61,6 +61,7 @@ def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError
 
 
 @task(
+    **STAGE,
     name="mirror-partition",
     task_run_name="mirror {label}",
     retries=3,

@@ -16,10 +16,10 @@ from icefloe.coldstore import open_coldstore
 from icefloe.confirmation import read_job, unread_jobs
 from icefloe.errors import GateNotMet, UsageError
 from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
-from tasks.common import retry_if_transient, settings_for
+from tasks.common import STAGE, retry_if_transient, settings_for
 
 
-@task(name="plan archive", task_run_name="plan archive {label}", cache_policy=NO_CACHE)
+@task(**STAGE, name="plan archive", task_run_name="plan archive {label}", cache_policy=NO_CACHE)
 def plan_archive_task(label: str, config: str | None = None) -> dict[str, Any]:
     """What an archive run would do: files, bytes and the disc type; changes nothing."""
     settings = settings_for(config)
@@ -45,6 +45,7 @@ def plan_archive_task(label: str, config: str | None = None) -> dict[str, Any]:
 
 
 @task(
+    **STAGE,
     name="reconcile inventory",
     task_run_name="reconcile {job_id}",
     retries=3,
@@ -75,7 +76,7 @@ def reconcile_job_task(job_id: str, config: str | None = None) -> dict[str, Any]
     return counts
 
 
-@task(name="pending inventory jobs", cache_policy=NO_CACHE)
+@task(**STAGE, name="pending inventory jobs", cache_policy=NO_CACHE)
 def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
     """Inventory jobs of the configured vault or bucket not read yet: running, or finished
     (an S3 listing is finished as soon as it is requested)."""
@@ -97,7 +98,7 @@ def live_set(catalog: Catalog, label: str) -> str | None:
     return names[0] if names else None
 
 
-@task(name="check fill level", cache_policy=NO_CACHE)
+@task(**STAGE, name="check fill level", cache_policy=NO_CACHE)
 def check_fill_task(config: str | None = None) -> dict[str, Any]:
     """The active partition's fill level; when over the threshold, the other becomes active.
 

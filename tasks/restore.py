@@ -38,7 +38,7 @@ from icefloe.restore import (
 )
 from icefloe.restore.retrieval import volume_need
 from tasks.archive import archive_password
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
 
 
 def _key(text: str) -> str:
@@ -55,6 +55,7 @@ def _volume(need) -> dict[str, Any]:
 
 
 @task(
+    **STAGE,
     name="request-retrievals",
     task_run_name="request retrievals {target}",
     retries=3,
@@ -86,6 +87,7 @@ def request_retrievals_task(target: str, partition: bool = False, tier: str | No
 
 
 @task(
+    **STAGE,
     name="wait-for-job",
     task_run_name="wait for {job_id}",
     retries=3,
@@ -103,6 +105,7 @@ def wait_for_job_task(job_id: str, config: str | None = None) -> str:
 
 
 @task(
+    **STAGE,
     name="download-volume",
     task_run_name="download {archive}",
     retries=3,
@@ -129,6 +132,7 @@ def download_volume_task(archive: str, config: str | None = None) -> str:
 
 
 @task(
+    **STAGE,
     name="extract-set",
     task_run_name="extract {set_name}",
     retries=1,
@@ -166,6 +170,7 @@ def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | N
 
 
 @task(
+    **STAGE,
     name="rebuild-catalog",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=30),

@@ -10,10 +10,11 @@ from prefect.tasks import exponential_backoff
 from icefloe.catalog import Catalog
 from icefloe.coldstore.snapshots import backup_catalog
 from tasks.archive import archiving_password
-from tasks.common import retry_if_transient, settings_for
+from tasks.common import STAGE, retry_if_transient, settings_for
 
 
 @task(
+    **STAGE,
     name="snapshot-catalog",
     task_run_name="snapshot catalog",
     retries=3,

@@ -20,7 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import StoredArchive, open_coldstore
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
 
 RETRY_BACKOFF_S = 30  # 30 s, 60 s, 120 s: the parts already sent stay sent meanwhile
 
@@ -49,6 +49,7 @@ def report_markdown(path: str, stored: StoredArchive) -> str:
 
 
 @task(
+    **STAGE,
     name="upload archive",
     task_run_name="upload {path}",
     retries=3,

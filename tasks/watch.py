@@ -8,10 +8,10 @@ from prefect.logging import get_run_logger
 
 from icefloe.catalog import Catalog
 from icefloe.watch import concerns
-from tasks.common import retry_if_transient, settings_for
+from tasks.common import STAGE, retry_if_transient, settings_for
 
 
-@task(name="emit-concerns", retries=2, retry_delay_seconds=30, retry_condition_fn=retry_if_transient)
+@task(**STAGE, name="emit-concerns", retries=2, retry_delay_seconds=30, retry_condition_fn=retry_if_transient)
 def emit_concerns_task(config: str | None = None) -> list[str]:
     settings = settings_for(config)
     logger = get_run_logger()

@@ -12,21 +12,9 @@ import typer
 
 from icefloe.cli.app import app, info, print_json, state
 from icefloe.cli.prefect_edge import quiet_tracebacks
-from icefloe.errors import IcefloeError, UsageError
+from icefloe.errors import IcefloeError, StageFailed, UsageError
 
 DEMO_MARKER = ".icefloe-demo"
-
-
-class StageFailed(IcefloeError):
-    """A stage of a flow run failed; it carries the stage's own error, exit code included."""
-
-    def __init__(self, flow_name: str, stage: str | None, error: BaseException) -> None:
-        reason = getattr(error, "message", None) or str(error) or type(error).__name__
-        where = f" at {stage}" if stage else ""
-        super().__init__(f"{flow_name} failed{where}: {reason}")
-        self.error = error
-        if isinstance(error, IcefloeError):
-            self.exit_code, self.retryable = error.exit_code, error.retryable
 
 
 def run_flow(flow: Any, **params: Any) -> Any:
@@ -38,41 +26,13 @@ def run_flow(flow: Any, **params: Any) -> Any:
     error = flow_state.result(raise_on_failure=False)
     if isinstance(error, IcefloeError):
         raise error
+    from flows.stages import failed_stage
+
     stage, cause = failed_stage(flow_state.state_details.flow_run_id)
     if cause is not None:
         raise StageFailed(flow.name, stage, cause)
     raise StageFailed(flow.name, None, error if isinstance(error, BaseException) else
                       IcefloeError(flow_state.message or "the run did not finish"))
-
-
-def failed_stage(flow_run_id: Any) -> tuple[str | None, BaseException | None]:
-    """The first task run of a flow run that failed, and its exception.
-
-    When a stage fails, the stages waiting for it never run and the flow fails on one of
-    those ("not ready"), so the flow's own error hides the reason; the failed task's holds it.
-    """
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.client.schemas.sorting import TaskRunSort
-
-    if flow_run_id is None:
-        return None, None
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-        )
-    for run in runs:
-        if run.state is None or not (run.state.is_failed() or run.state.is_crashed()):
-            continue
-        try:
-            error = run.state.result(raise_on_failure=False)
-        except Exception as exc:  # noqa: BLE001 - an unreadable result still names the stage
-            error = IcefloeError(run.state.message or str(exc))
-        if not isinstance(error, BaseException):
-            error = IcefloeError(run.state.message or "failed")
-        return run.name, error
-    return None, None
 
 
 def _config_param() -> str | None:

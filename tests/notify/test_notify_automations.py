@@ -112,10 +112,42 @@ def test_a_failed_archive_run_names_the_stage_and_the_reason(channels, monkeypat
 
     subject, body = _one_each(hook, mail, lambda s, b: str(run.name) in s, timeout=60)
     assert "archive-partition" in subject and "failed" in subject
-    reason = run.state.message.split(": ", 1)[-1]
-    assert reason and reason in " ".join(body.split()), body
-    assert "Retry" in body
+    stage = _failed_task_run(run.id)
+    words = " ".join(body.split())
+    assert f"archive-partition failed at {stage.name}: " in words, body  # the stage, by its UI name
+    reason = stage.state.message.split(": ", 1)[-1]
+    assert reason and reason in words and "password" in reason, body
+    assert "Retry" in body and "Flow run encountered" not in body
     assert _run(run.id).state.is_failed()  # an unreachable channel changed nothing about the run
+    failed = _failed_sends(run.id)  # the channel nobody listens on: the server says so, once
+    assert len(failed) == 1 and failed[0]["payload"]["reason"] == "Notification failed", failed
+
+
+def _failed_task_run(run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    failed = [t for t in tasks if t.state and t.state.is_failed()]
+    assert len(failed) == 1, tasks
+    return failed[0]
+
+
+def _failed_sends(run_id: Any, settle: float = 5.0) -> list[dict[str, Any]]:
+    """The server's "action failed" events for the notifications a run's end triggered."""
+    from prefect.client.orchestration import get_client
+
+    time.sleep(settle)  # every channel's action has run by now; a second failure would show
+    with get_client(sync_client=True) as client:
+        ended = client.request("POST", "/events/filter", json={"filter": {
+            "event": {"name": ["prefect.flow-run.Failed", "prefect.flow-run.Crashed"]},
+            "resource": {"id": [f"prefect.flow-run.{run_id}"]}}}).json()["events"]
+        triggering = {f"prefect.event.{e['id']}" for e in ended}
+        failed = client.request("POST", "/events/filter", json={"filter": {
+            "event": {"name": ["prefect.automation.action.failed"]},
+            "occurred": {"since": min(e["occurred"] for e in ended)}}, "limit": 50}).json()["events"]
+    return [e for e in failed if any(r["prefect.resource.id"] in triggering for r in e["related"])]
 
 
 def test_a_run_paused_for_a_disc_says_so(channels, monkeypatch):
@@ -159,11 +191,16 @@ def _paused_run_id(name: str) -> Any:
 
 KILLED_FLOW = """
 import time
-from prefect import flow
+from prefect import flow, task
+from tasks.common import label_stage
+
+@task(name="upload-volume", task_run_name="upload killed-test.7z.001", on_running=[label_stage])
+def upload() -> None:
+    time.sleep(600)
 
 @flow(name="archive-partition", flow_run_name="archive killed-test")
 def killed() -> None:
-    time.sleep(600)
+    upload()
 
 killed()
 """
@@ -177,7 +214,10 @@ def test_a_killed_run_is_marked_crashed_and_notified(channels):
     proc = subprocess.Popen([sys.executable, "-c", KILLED_FLOW], env=env, cwd=ROOT)
     try:
         run_id = _wait_running("archive killed-test", timeout=120)
-        time.sleep(3)  # the first heartbeat is sent as the run starts
+        deadline = time.monotonic() + 60  # the first heartbeat is sent as the run starts
+        while "icefloe.stage" not in (_run(run_id).labels or {}) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert _run(run_id).state.is_running()  # nobody told the server
@@ -186,6 +226,7 @@ def test_a_killed_run_is_marked_crashed_and_notified(channels):
         if proc.poll() is None:
             proc.kill()
     assert "crashed" in subject
+    assert 'during its stage "upload killed-test.7z.001"' in " ".join(body.split()), body
     assert "heartbeats" in body
     assert _run(run_id).state.is_crashed()
 
