@@ -105,6 +105,14 @@ def test_a_failed_or_overdue_disc_check_is_a_cross_in_words(workspace: Path) -> 
     assert "over a year ago, check it again" in household_page(world.catalog, world.settings, later)
 
 
+def test_a_set_with_a_disc_not_made_is_not_safe(workspace: Path) -> None:
+    world = make_world(workspace, discs=2, omit={"disc2"})
+    house = gather(world.catalog, world.settings)
+    assert not house.sets[0].safe and house.sets[0].waits_for() == ["its discs"]
+    assert "waiting for its discs" in summary(house)[1]
+    assert "1 more disc(s) not made yet" in household_page(world.catalog, world.settings)
+
+
 def test_a_cleared_set_says_it_left_the_computer(workspace: Path) -> None:
     from icefloe.clear import clear_partition
 

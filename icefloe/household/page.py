@@ -119,6 +119,8 @@ def _set_card(story: SetStory) -> str:
     else:
         rows.append(("On the computer", "yes, until every copy below is checked"))
     discs = "".join(f'<li class="disc"><b>{e(d.label)}</b>{_checks(d.checks)}</li>' for d in story.discs)
+    if story.discs_missing:
+        discs += f'<li class="disc">{_checks([Check(None, f"{story.discs_missing} more disc(s) not made yet")])}</li>'
     if not discs:
         discs = _checks([Check(None if story.discs_expected else True,
                                "no discs made yet" if story.discs_expected else "no discs are made for this set")])

@@ -65,6 +65,7 @@ class SetStory:
     last_ns: int | None
     discs: tuple[Disc, ...]
     discs_expected: bool
+    discs_missing: int  # of the set's disc_count, how many have no image yet
     clouds: tuple[str, ...]  # where the copies are: "Amazon S3 Glacier Deep Archive", ...
     cloud: tuple[Check, ...]
     cloud_ready: bool
@@ -78,11 +79,7 @@ class SetStory:
 
     @property
     def discs_ready(self) -> bool:
-        return bool(self.discs) and all(d.ready for d in self.discs) and not self.missing_discs
-
-    @property
-    def missing_discs(self) -> bool:
-        return self.discs_expected and not self.discs
+        return bool(self.discs) and all(d.ready for d in self.discs) and not self.discs_missing
 
     @property
     def safe(self) -> bool:
@@ -273,6 +270,7 @@ def _sets(catalog: Catalog, settings: Settings, now: datetime) -> tuple[list[Set
             last_ns=max((e.mtime_ns for e in files), default=None),
             discs=tuple(_disc(catalog, i, now, burns_wanted) for i in images),
             discs_expected=disc_wanted or bool(images),
+            discs_missing=max((i.disc_count for i in images), default=0) - len({i.disc_index for i in images}),
             clouds=clouds, cloud=cloud, cloud_ready=ready, cleared_at=aset.cleared_at,
             mirrored=run is not None and run.ok and run.finished_at >= aset.created_at,
             names=tuple(e.path for e in files),
