@@ -156,9 +156,7 @@ def _rows(rows: Sequence[tuple[str, str]]) -> str:
 
 def render(house: Household) -> str:
     """The whole page, one string."""
-    lines = summary(house)
-    everything_safe = lines[0].startswith("All ")
-    lead, rest = lines[0], lines[1:]
+    lead, *rest = summary(house)
     cards = [_waiting_card(w) for w in house.waiting] + [_set_card(s) for s in house.sets]
     names = [w.names for w in house.waiting] + [s.names for s in house.sets]
     more = "".join(f"<p>{e(line)}</p>" for line in rest)
@@ -169,7 +167,7 @@ def render(house: Household) -> str:
 <title>Our photos: are they safe?</title><style>{_STYLE}</style></head>
 <body><main>
 <h1>Our photos: are they safe?</h1>
-<div class="summary {'all-safe' if everything_safe else 'not-yet'}" id="summary"><p class="lead">{e(lead)}</p>{more}</div>
+<div class="summary {'all-safe' if house.all_safe else 'not-yet'}" id="summary"><p class="lead">{e(lead)}</p>{more}</div>
 <div class="find"><label for="q">Find a file by name</label>
 <input id="q" type="search" placeholder="e.g. IMG_2041 or 2019/beach" autocomplete="off" spellcheck="false">
 <p id="hits" aria-live="polite"></p></div>

@@ -123,6 +123,10 @@ class Household:
     unmounted: tuple[str, ...]  # configured partitions whose disk is not there
     written_at: str
 
+    @property
+    def all_safe(self) -> bool:
+        return bool(self.sets) and all(s.safe for s in self.sets) and not self.waiting
+
 
 # -- facts ---------------------------------------------------------------------------------
 
@@ -363,60 +367,67 @@ def _places(sets: Sequence[SetStory]) -> str:
     return _and(places) if places else "in the cloud"
 
 
-def _from(first: int | None, last: int | None, word: str = "from") -> str:
+def _from(first: int | None, last: int | None) -> str:
     text = years(first, last)
-    return f" {word} {text}" if text else ""
+    return f" from {text}" if text else ""
+
+
+def _are(count: int, many: str = "are", one: str = "is") -> str:
+    return one if count == 1 else many
+
+
+def _lead(house: Household) -> str:
+    """The first sentence: how many files are safe (on discs and in the cloud), and where."""
+    safe = [s for s in house.sets if s.safe]
+    everything = (*house.sets, *house.waiting)
+    total = sum(x.files for x in everything)
+    firsts = [x.first_ns for x in everything if x.first_ns is not None]
+    lasts = [x.last_ns for x in everything if x.last_ns is not None]
+    whole = _from(min(firsts, default=None), max(lasts, default=None))
+    if total == 0:
+        return "Nothing is archived yet, and the partitions hold no files."
+    if not safe:
+        return f"None of the {_n(total, 'file')}{whole} is on discs and in the cloud yet."
+    if house.all_safe:
+        return f"All {_n(total, 'file')}{whole} {_are(total)} safe: {_places(safe)}."
+    part = _from(min((s.first_ns for s in safe if s.first_ns is not None), default=None),
+                 max((s.last_ns for s in safe if s.last_ns is not None), default=None))
+    those = f"those{part}, " if part != whole else ""
+    return f"{sum(s.files for s in safe):,} of {_n(total, 'file')}{whole} are safe: {those}{_places(safe)}."
+
+
+def _pending(story: SetStory) -> str:
+    what = f"{_n(story.files, 'file')}{_from(story.first_ns, story.last_ns)} (set {story.name})"
+    if story.cleared_at:
+        return (f"{what} {_are(story.files, 'were', 'was')} cleared from the computer once every copy "
+                "was checked, but a later check failed: see the crosses below.")
+    where = "the computer and the mirror" if story.mirrored else "the computer"
+    return (f"{what} {_are(story.files)} packed and still on {where}; waiting for "
+            f"{_and(story.waits_for() or ['their checks'])}.")
+
+
+def _unpacked(wait: Waiting) -> str:
+    what = f"{_n(wait.files, 'file')}{_from(wait.first_ns, wait.last_ns)} on {wait.partition}"
+    they = "it goes" if wait.files == 1 else "they go"
+    full = f" (now {wait.fill:.0%} full; packing starts at {wait.threshold:.0%})" if wait.fill is not None else ""
+    later = f"{they} to discs and the cloud when {wait.partition} is full{full}."
+    if wait.mirrored == wait.files:
+        return f"{what} {_are(wait.files)} only on the computer and the mirror: {later}"
+    also = f" ({wait.mirrored:,} of them on the mirror too)" if wait.mirrored else ""
+    them = "it" if wait.files == 1 else "them"
+    return (f"{what} {_are(wait.files)} only on the computer{also}: the mirror copies {them} at its "
+            f"next nightly run, and {later}")
 
 
 def summary(house: Household) -> list[str]:
     """The page's first sentences: is everything safe, and if not, what is not yet and what next."""
-    safe = [s for s in house.sets if s.safe]
-    pending = [s for s in house.sets if not s.safe]
-    total = sum(s.files for s in house.sets) + sum(w.files for w in house.waiting)
-    firsts = [x.first_ns for x in (*house.sets, *house.waiting) if x.first_ns is not None]
-    lasts = [x.last_ns for x in (*house.sets, *house.waiting) if x.last_ns is not None]
-    first, last = (min(firsts), max(lasts)) if firsts else (None, None)
-    safe_files = sum(s.files for s in safe)
-    safe_first = min((s.first_ns for s in safe if s.first_ns is not None), default=None)
-    safe_last = max((s.last_ns for s in safe if s.last_ns is not None), default=None)
-    safe_span, whole_span = years(safe_first, safe_last), years(first, last)
-    lines = []
-    if total == 0:
-        lines.append("Nothing is archived yet, and the partitions hold no files.")
-    elif safe and not pending and not house.waiting:
-        lines.append(f"All {_n(total, 'file')}{_from(first, last)} are safe: {_places(safe)}.")
-    elif safe:
-        lines.append(f"{safe_files:,} of {_n(total, 'file')}{_from(first, last)} are safe: "
-                     f"{'those' + _from(safe_first, safe_last) + ', ' if safe_span != whole_span else ''}"
-                     f"{_places(safe)}.")
-    else:
-        lines.append(f"None of the {_n(total, 'file')}{_from(first, last)} is on discs and in the "
-                     "cloud yet.")
-    for story in pending:
-        what = f"{_n(story.files, 'file')}{_from(story.first_ns, story.last_ns)} (set {story.name})"
-        if story.cleared_at:
-            lines.append(f"{what} {'was' if story.files == 1 else 'were'} cleared from the computer once every copy was checked, but "
-                         "a later check failed: see the crosses below.")
-            continue
-        where = "the computer and the mirror" if story.mirrored else "the computer"
-        lines.append(f"{what} {'is' if story.files == 1 else 'are'} packed and still on {where}; waiting for "
-                     f"{_and(story.waits_for() or ['their checks'])}.")
-    for wait in house.waiting:
-        where = ("only on the computer" if wait.mirrored == 0 else "only on the computer and the mirror"
-                 if wait.mirrored == wait.files else
-                 f"only on the computer ({wait.mirrored:,} of them on the mirror too)")
-        when = "at its next nightly run" if wait.mirrored < wait.files else ""
-        them, they = ("it", "it goes") if wait.files == 1 else ("them", "they go")
-        full = (f" (now {wait.fill:.0%} full; packing starts at {wait.threshold:.0%})"
-                if wait.fill is not None else "")
-        lines.append(f"{_n(wait.files, 'file')}{_from(wait.first_ns, wait.last_ns)} on {wait.partition} "
-                     f"{'is' if wait.files == 1 else 'are'} "
-                     f"{where}: {'the mirror copies ' + them + ' ' + when + ', and ' + they + ' ' if when else they + ' '}"
-                     f"to discs and the cloud when {wait.partition} is full{full}.")
+    lines = [_lead(house)]
+    lines += [_pending(s) for s in house.sets if not s.safe]
+    lines += [_unpacked(w) for w in house.waiting]
     trouble = [s.name for s in house.sets if s.attention]
     if trouble:
         lines.append(f"Needs attention: {_and(trouble)} (see the crosses below).")
     if house.unmounted:
-        lines.append(f"{_and(house.unmounted)} {'is' if len(house.unmounted) == 1 else 'are'} not "
-                     "mounted, so files not yet packed there are not counted.")
+        lines.append(f"{_and(house.unmounted)} {_are(len(house.unmounted))} not mounted, so files not "
+                     "yet packed there are not counted.")
     return lines
