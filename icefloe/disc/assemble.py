@@ -2,7 +2,8 @@
 
 The same layout serves two purposes: measuring a disc exactly before anything is written
 (``measure``: pycdlib computes the size in sectors as entries are added, without reading any
-data), and writing it (``image.build_image``). Symlinks are Rock Ridge records only: Joliet
+data), and writing it (``image.build_image``: pycdlib writes the metadata, and
+``extents`` tells where each file's data goes, which stream.py copies itself). Symlinks are Rock Ridge records only: Joliet
 has no symlinks, and 7-Zip refuses a whole UDF tree that contains pycdlib's UDF symlinks
 (measured with 7-Zip 26), so the UDF tree leaves them out.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import io
 import stat
-from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO
+import threading
+from collections.abc import Iterable
+from typing import Any
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -26,9 +28,13 @@ DEFAULT_DIR_MODE = 0o755
 
 
 class _Unread(io.RawIOBase):
-    """Stands in for file data while measuring; pycdlib never reads it then."""
+    """Stands in for a file's data in the layout; pycdlib never reads it."""
 
     mode = "rb"
+
+    def __init__(self, entry: DiscEntry) -> None:
+        super().__init__()
+        self.entry = entry
 
     def readable(self) -> bool:
         return True
@@ -50,14 +56,11 @@ def new_iso(vol_ident: str) -> pycdlib.PyCdlib:
 
 
 def lay_out(
-    entries: Iterable[DiscEntry],
-    vol_ident: str,
-    data_for: Callable[[DiscEntry], BinaryIO] | None = None,
+    entries: Iterable[DiscEntry], vol_ident: str
 ) -> tuple[pycdlib.PyCdlib, dict[str, str]]:
     """A pycdlib image holding ``entries``, and each file's UDF path (for reading back).
 
-    ``data_for`` gives the file object pycdlib reads a file's data from at write time;
-    without it the image can only be measured.
+    pycdlib is never given the files' data: ``extents`` says where it goes.
     """
     iso = new_iso(vol_ident)
     # disc path of a folder -> (iso path, joliet path, udf path, names used inside it)
@@ -70,7 +73,7 @@ def lay_out(
         except KeyError:
             raise UsageError(f"{entry.path}: its folder {parent!r} is not on the disc") from None
         try:
-            _add(iso, entry, name, p_iso, p_jol, p_udf, names, folders, udf_paths, data_for)
+            _add(iso, entry, name, p_iso, p_jol, p_udf, names, folders, udf_paths)
         except PyCdlibException as exc:
             raise UsageError(f"{entry.path}: cannot be put on a disc: {exc}") from None
     return iso, udf_paths
@@ -86,7 +89,6 @@ def _add(
     names: DirectoryNames,
     folders: dict[str, tuple[str, str, str, DirectoryNames]],
     udf_paths: dict[str, str],
-    data_for: Callable[[DiscEntry], BinaryIO] | None,
 ) -> None:
     if entry.kind == DIR:
         paths = (
@@ -102,7 +104,7 @@ def _add(
         folders[entry.path] = (*paths, DirectoryNames())
     elif entry.kind == FILE:
         udf_path = f"{p_udf}/{names.udf(name)}"
-        fp: Any = data_for(entry) if data_for else _Unread()
+        fp: Any = _Unread(entry)
         mode = entry.mode if entry.mode is not None else DEFAULT_FILE_MODE
         iso.add_fp(
             fp, entry.size,
@@ -120,10 +122,49 @@ def _add(
         raise UsageError(f"{entry.path}: unknown entry kind {entry.kind!r}")
 
 
+def extents(iso: pycdlib.PyCdlib) -> list[tuple[int, DiscEntry]]:
+    """Where each file's data goes: (byte offset in the image, entry), front to back.
+
+    Fixes the layout first, so the offsets are the ones pycdlib writes the metadata for.
+    """
+    iso.force_consistency()
+    out = []
+    for ino in iso.inodes:
+        if ino.get_data_length() > 0 and isinstance(ino.data_fp, _Unread):
+            out.append((int(ino.extent_location()) * iso.logical_block_size, ino.data_fp.entry))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
 def measure(entries: Iterable[DiscEntry], vol_ident: str = "ICEFLOE") -> int:
-    """The exact size in sectors of an image of ``entries``, computed without writing it."""
-    iso, _ = lay_out(entries, vol_ident)
-    try:
-        return int(iso.pvd.space_size)
-    finally:
-        iso.close()
+    """The exact size in sectors of an image of ``entries``, computed without writing it.
+
+    The layout is kept for ``laid_out``: a disc is usually written right after it is
+    measured, and laying out thousands of files costs about as much as hashing 300 MiB.
+    """
+    entries = tuple(entries)
+    iso, udf_paths = lay_out(entries, vol_ident)
+    sectors = int(iso.pvd.space_size)
+    with _kept_lock:
+        if _kept:
+            _kept.pop()[2].close()
+        _kept.append(((entries, vol_ident), sectors, iso, udf_paths))
+    return sectors
+
+
+def laid_out(
+    entries: Iterable[DiscEntry], vol_ident: str
+) -> tuple[pycdlib.PyCdlib, dict[str, str]]:
+    """``lay_out``, reusing the layout the last ``measure`` made when it was of the same disc."""
+    entries = tuple(entries)
+    with _kept_lock:
+        if _kept and _kept[0][0] == (entries, vol_ident):
+            _, _, iso, udf_paths = _kept.pop()
+            return iso, udf_paths
+    return lay_out(entries, vol_ident)
+
+
+# The last measured layout, at most one: (key, sectors, iso, udf paths). Its memory grows
+# with the number of files on one disc, as a layout being written does.
+_kept: list[tuple[tuple[tuple[DiscEntry, ...], str], int, pycdlib.PyCdlib, dict[str, str]]] = []
+_kept_lock = threading.Lock()

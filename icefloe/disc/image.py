@@ -1,7 +1,8 @@
 """Write a disc image from a plan, and verify an image by reading every file back through UDF.
 
-Writing streams (``stream.py``): pycdlib reads each file when it reaches it, and the image's
-and every file's SHA-256 are computed in the same pass. The image is written under a
+Writing (``stream.py``): pycdlib writes the metadata, then each file's data is copied to its
+extent in one front-to-back pass, and the image's and every file's SHA-256 are computed in
+the same pass. The image is written under a
 temporary name, fsynced and renamed; a sidecar ``<image>.json`` (docs/disc.md) records its
 checksums.
 """
@@ -22,11 +23,11 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
-from icefloe.disc.assemble import lay_out, measure
+from icefloe.disc.assemble import extents, laid_out, measure
 from icefloe.disc.capacity import SECTOR, human
-from icefloe.disc.entries import DiscEntry, DiscPlan
+from icefloe.disc.entries import FILE, DiscPlan
 from icefloe.disc.recovery import with_recovery
-from icefloe.disc.stream import BLOCK, EMPTY_SHA256, ImageWriter, Source, Worker
+from icefloe.disc.stream import BLOCK, EMPTY_SHA256, MetadataWriter, copy_files
 from icefloe.errors import ChecksumMismatch, InputUnreadable, NotEnoughSpace, TooLarge
 from icefloe.fsutil import atomic_output, atomic_write_bytes, remove_leftovers
 from icefloe.progress import NullProgress, Progress
@@ -120,20 +121,9 @@ def _build(
     label = volume_label or (
         f"{plan.set_name}_{plan.index}of{plan.count}" if plan.count > 1 else plan.set_name
     )
-    # Two hashing threads: the image's checksum, and each file's.
-    image_worker, file_worker = Worker("image-sha256"), Worker("file-sha256")
-    sources: list[Source] = []
-    writer: list[ImageWriter] = []
-
-    def data_for(entry: DiscEntry) -> BinaryIO:
-        src = Source(entry, file_worker, lambda: writer and writer[0].begin_streaming())
-        sources.append(src)
-        return src  # type: ignore[return-value]
-
-    iso = None
+    iso, udf_paths = laid_out(plan.entries, label)
     try:
-        iso, udf_paths = lay_out(plan.entries, label, data_for)
-        _data_in_disc_order(iso)
+        placed = extents(iso)
         sectors = int(iso.pvd.space_size)
         if sectors > plan.capacity_sectors:  # the plan was made for other entries
             raise TooLarge(
@@ -141,34 +131,22 @@ def _build(
                 f"{plan.disc_type} holds; plan the discs again"
             )
         progress.on_queued(plan.size, out_path.name)
-        done = [0]
-
-        def on_write(written: int, total: int) -> None:
-            if written > done[0]:
-                progress.on_progress(written - done[0])
-                done[0] = written
-
         try:
             with atomic_output(out_path, mode=0o600) as handle:  # owner-only, as the catalog
-                writer.append(ImageWriter(handle.fileno(), image_worker))
-                try:
-                    iso.write_fp(writer[0], blocksize=BLOCK, progress_cb=on_write)
-                except PyCdlibException as exc:
-                    raise InputUnreadable(f"cannot write {out_path.name}: {exc}") from None
-                file_worker.close()  # a file that differs from its recorded checksum stops here
-                image_sha = writer[0].finish()
-                size = os.fstat(handle.fileno()).st_size
+                fd = handle.fileno()
+                _write_metadata(iso, fd, out_path.name)
+                if extents(iso) != placed:
+                    raise RuntimeError("pycdlib moved file data while writing the metadata")
+                image_sha, shas = copy_files(fd, placed, sectors * SECTOR, progress.on_progress)
+                size = os.fstat(fd).st_size
         finally:
             progress.on_done()
     finally:
-        file_worker.close(check=False)
-        image_worker.close(check=False)
-        for src in sources:
-            src.close()
-        if iso is not None:
-            iso.close()
+        iso.close()
+    by_path = {entry.path: sha for (_, entry), sha in zip(placed, shas, strict=True)}
     files = tuple(
-        (udf_paths[src.entry.path].lstrip("/"), src.sha256 or EMPTY_SHA256) for src in sources
+        (udf_paths[e.path].lstrip("/"), by_path.get(e.path, EMPTY_SHA256))
+        for e in plan.entries if e.kind == FILE
     )
     info = ImageInfo(
         str(out_path), size, sectors, image_sha, files,
@@ -178,24 +156,20 @@ def _build(
     return info
 
 
-def _data_in_disc_order(iso: pycdlib.PyCdlib) -> None:
-    """Make pycdlib write file data front to back: sequential I/O, and hashing in one pass.
+def _write_metadata(iso: pycdlib.PyCdlib, fd: int, name: str) -> None:
+    """Everything pycdlib writes except the files' data, which ``copy_files`` copies faster.
 
-    pycdlib assigns extents walking the directory tree but writes data in the order files were
-    added. Sorting its inode list (after fixing the layout) changes only the order of writes;
-    if pycdlib ever stops honouring it, the writer notices and hashes the finished image.
+    pycdlib copies each inode's data in its write loop; with the inode list emptied for the
+    call it writes only descriptors, directory records and UDF entries.
     """
-    iso.force_consistency()
-    inodes = getattr(iso, "inodes", None)
-    if isinstance(inodes, list):
-        inodes.sort(key=_extent_or_zero)
-
-
-def _extent_or_zero(ino: object) -> int:
+    inodes = iso.inodes
+    iso.inodes = []
     try:
-        return int(ino.extent_location())  # type: ignore[attr-defined]
-    except PyCdlibException:  # an empty file has no extent and writes nothing
-        return 0
+        iso.write_fp(MetadataWriter(fd))
+    except PyCdlibException as exc:
+        raise InputUnreadable(f"cannot write {name}: {exc}") from None
+    finally:
+        iso.inodes = inodes
 
 
 def write_sidecar(info: ImageInfo, plan: DiscPlan | None = None) -> Path:

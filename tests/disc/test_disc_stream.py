@@ -1,88 +1,130 @@
-"""The image writer: positioned writes hashed in one pass, out-of-order writes still right."""
+"""The data pass: each file copied to its extent, the image and every file hashed on the way."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
+from disc_helpers import sha256_file
 
-from icefloe.disc.stream import BLOCK, ZEROS, ImageWriter, Ranges, Worker
-from icefloe.errors import ChecksumMismatch
-
-
-def _writer(path: Path) -> tuple[ImageWriter, object]:
-    handle = open(path, "w+b")  # noqa: SIM115 - closed by each test after finish()
-    return ImageWriter(handle.fileno(), Worker("test-sha256")), handle
+from icefloe.disc import build_image, plan_tree, verify_image
+from icefloe.disc.entries import DiscEntry
+from icefloe.disc.stream import BLOCK, MetadataWriter, copy_files
+from icefloe.errors import ChecksumMismatch, FileChanged
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _source(path: Path, data: bytes) -> DiscEntry:
+    path.write_bytes(data)
+    return DiscEntry(path.name, size=len(data), source=path)
 
 
-def test_in_order_writes_hash_in_one_pass_and_zeros_become_holes(tmp_path: Path) -> None:
-    path = tmp_path / "img"
-    writer, handle = _writer(path)
-    writer.seek(16 * 2048)
-    writer.write(b"metadata")  # before streaming: not hashed yet
-    writer.begin_streaming()
-    writer.seek(BLOCK)
-    writer.write(os.urandom(BLOCK))
-    writer.write(ZEROS)  # past everything written: left as a hole
-    writer.write(b"tail")
-    digest = writer.finish()
-    handle.close()
-    assert writer.in_order
-    assert path.stat().st_size == 3 * BLOCK + 4
-    assert os.stat(path).st_blocks * 512 < 2 * BLOCK + 64 * 1024
-    assert digest == _sha(path)
+def _image_threads() -> list[str]:
+    names = ("image-sha256", "file-sha256", "image-writeback")
+    return [t.name for t in threading.enumerate() if t.name.startswith(names)]
 
 
-def test_a_write_behind_the_hashed_prefix_falls_back_to_hashing_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "img"
-    writer, handle = _writer(path)
-    writer.begin_streaming()
-    writer.seek(4096)
-    writer.write(b"b" * 4096)
-    writer.seek(0)
-    writer.write(b"a" * 4096)  # behind what was hashed
-    writer.seek(0, 2)
-    writer.write(ZEROS)
-    digest = writer.finish()
-    handle.close()
-    assert not writer.in_order
-    assert digest == _sha(path)
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
 
 
-def test_zeros_over_written_bytes_are_written(tmp_path: Path) -> None:
-    path = tmp_path / "img"
-    writer, handle = _writer(path)
-    writer.write(os.urandom(BLOCK))
-    writer.seek(0)
-    writer.write(ZEROS)  # must overwrite, not leave the old bytes
-    digest = writer.finish()
-    handle.close()
-    assert path.read_bytes() == ZEROS and digest == hashlib.sha256(ZEROS).hexdigest()
+def test_files_land_at_their_extents_between_metadata_and_everything_is_hashed(tmp_path: Path) -> None:
+    big = os.urandom(2 * BLOCK + 12_345)  # more than one buffer, and a partial last one
+    small = b"restore me\n"
+    entries = [
+        (4096, _source(tmp_path / "a.7z", big)),
+        (4096 + 3 * BLOCK, DiscEntry("RESTORE.txt", size=len(small), data=small)),
+    ]
+    size = 4096 + 3 * BLOCK + 2048 + 8192  # padding and trailing holes
+    image = tmp_path / "img"
+    with open(image, "w+b") as handle:
+        meta = MetadataWriter(handle.fileno())
+        meta.seek(16)
+        meta.write(b"descriptors")
+        meta.seek(4096 + 3 * BLOCK + 2048)
+        meta.write(b"anchor")
+        done: list[int] = []
+        image_sha, shas = copy_files(handle.fileno(), entries, size, done.append)
+    data = image.read_bytes()
+    assert len(data) == size and sum(done) == len(big) + len(small)
+    assert data[16:27] == b"descriptors" and data[4096 + 3 * BLOCK + 2048:][:6] == b"anchor"
+    assert data[4096 : 4096 + len(big)] == big
+    assert data[4096 + 3 * BLOCK :][: len(small)] == small
+    assert image_sha == hashlib.sha256(data).hexdigest()
+    assert shas == [hashlib.sha256(big).hexdigest(), hashlib.sha256(small).hexdigest()]
 
 
-def test_worker_errors_surface_in_the_callers_thread() -> None:
-    worker = Worker("test")
+def test_zero_blocks_of_a_sparse_source_stay_holes(tmp_path: Path) -> None:
+    sparse = tmp_path / "video.mov"
+    with open(sparse, "wb") as handle:
+        handle.truncate(8 * BLOCK)
+        handle.seek(5 * BLOCK)
+        handle.write(b"frame")
+    entry = DiscEntry("video.mov", size=8 * BLOCK, source=sparse)
+    image = tmp_path / "img"
+    with open(image, "w+b") as handle:
+        image_sha, (file_sha,) = copy_files(handle.fileno(), [(0, entry)], 8 * BLOCK)
+    assert image.read_bytes() == sparse.read_bytes()
+    assert os.stat(image).st_blocks * 512 <= 2 * BLOCK
+    assert image_sha == file_sha == sha256_file(sparse)
 
-    def fail() -> None:
-        raise ChecksumMismatch("bad data")
 
-    worker.submit(fail)
-    with pytest.raises(ChecksumMismatch, match="bad data"):
-        worker.close()
-    worker.close(check=False)
+def test_a_source_that_differs_from_its_record_is_refused(tmp_path: Path) -> None:
+    entry = _source(tmp_path / "a.7z", b"what the archive holds now")
+    recorded = DiscEntry(entry.path, size=entry.size, source=entry.source, sha256="0" * 64)
+    with open(tmp_path / "img", "w+b") as handle, pytest.raises(ChecksumMismatch, match="a.7z"):
+        copy_files(handle.fileno(), [(0, recorded)], 2048)
+    assert _image_threads() == []
 
 
-def test_ranges_merge_and_overlap() -> None:
-    ranges = Ranges()
-    ranges.add(10, 20)
-    ranges.add(30, 40)
-    assert not ranges.overlaps(20, 30) and ranges.overlaps(15, 16) and ranges.overlaps(0, 11)
-    ranges.add(20, 30)
-    assert ranges._starts == [10] and ranges._ends == [40]
-    assert not ranges.overlaps(40, 50) and not ranges.overlaps(0, 10)
+def test_a_source_that_grows_while_it_is_copied_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.7z"
+    entry = _source(path, os.urandom(3 * BLOCK))
+
+    def grow(nbytes: int) -> None:
+        with open(path, "ab") as handle:
+            handle.write(b"more")
+
+    with open(tmp_path / "img", "w+b") as handle, pytest.raises(FileChanged, match="a.7z"):
+        copy_files(handle.fileno(), [(0, entry)], 4 * BLOCK, grow)
+    assert _image_threads() == []
+
+
+def test_a_build_interrupted_midway_leaves_nothing_open_and_the_rerun_is_whole(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(6):
+        (root / f"IMG_{i}.jpg").write_bytes(os.urandom(BLOCK + i * 1000))
+    plan = plan_tree(root, "dvd+r")
+    out = tmp_path / "out" / "photos.iso"
+    fds = _open_fds()
+
+    class Interrupt:
+        copied = 0
+
+        def on_queued(self, total: int, label: str) -> None:
+            pass
+
+        def on_progress(self, nbytes: int) -> None:
+            self.copied += nbytes
+            if self.copied > 3 * BLOCK:
+                raise KeyboardInterrupt  # the kill, halfway through the data
+
+        def on_done(self) -> None:
+            pass
+
+    progress = Interrupt()
+    with pytest.raises(KeyboardInterrupt):
+        build_image(plan, out, progress=progress)
+    assert 3 * BLOCK < progress.copied < plan.data_bytes
+    assert list(out.parent.iterdir()) == []  # no partial image, no sidecar
+    assert _image_threads() == [] and _open_fds() == fds  # no thread, source or image left open
+    info = build_image(plan, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["photos.iso", "photos.iso.json"]
+    assert sha256_file(out) == info.sha256
+    assert info.checksums == {f"IMG_{i}.jpg": sha256_file(root / f"IMG_{i}.jpg") for i in range(6)}
+    verify_image(out, info.checksums)
+    assert _image_threads() == [] and _open_fds() == fds
+
