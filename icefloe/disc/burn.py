@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from icefloe.disc.capacity import SECTOR, human
-from icefloe.disc.image import BLOCK
+from icefloe.disc.stream import BLOCK
 from icefloe.errors import (
     ChecksumMismatch,
     DeviceError,

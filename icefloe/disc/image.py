@@ -9,7 +9,6 @@ checksums.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -27,7 +26,7 @@ from icefloe.disc.assemble import extents, laid_out, measure
 from icefloe.disc.capacity import SECTOR, human
 from icefloe.disc.entries import FILE, DiscPlan
 from icefloe.disc.recovery import with_recovery
-from icefloe.disc.stream import BLOCK, EMPTY_SHA256, MetadataWriter, copy_files
+from icefloe.disc.stream import EMPTY_SHA256, MetadataWriter, copy_files, hash_extents
 from icefloe.errors import ChecksumMismatch, InputUnreadable, NotEnoughSpace, TooLarge
 from icefloe.fsutil import atomic_output, atomic_write_bytes, remove_leftovers
 from icefloe.progress import NullProgress, Progress
@@ -256,11 +255,15 @@ def verify_image(
             extra = sorted(set(present) - set(expected))
             if extra:
                 raise ChecksumMismatch(f"{image_path.name} holds an unexpected file {extra[0]!r}")
-            progress.on_queued(sum(present.get(p, 0) for p in expected), image_path.name)
-            for path, want in expected.items():
-                if path not in present:
-                    raise ChecksumMismatch(f"{image_path.name} lacks {path!r}; build it again")
-                got = _udf_sha256(iso, path, present[path], progress)
+            missing = [path for path in expected if path not in present]
+            if missing:
+                raise ChecksumMismatch(f"{image_path.name} lacks {missing[0]!r}; build it again")
+            progress.on_queued(sum(present[p][1] for p in expected), image_path.name)
+            try:
+                shas = hash_extents(handle.fileno(), [present[p] for p in expected], progress.on_progress)
+            except EOFError as exc:
+                raise ChecksumMismatch(f"{image_path.name} is truncated ({exc}); build it again") from None
+            for (path, want), got in zip(expected.items(), shas, strict=True):
                 if got != want:
                     raise ChecksumMismatch(
                         f"{path} reads back from {image_path.name} with SHA-256 {got}, expected "
@@ -281,22 +284,16 @@ def _declared_size(handle: BinaryIO) -> int:
     return struct.unpack_from("<I", pvd, 80)[0] * SECTOR
 
 
-def _udf_files(iso: pycdlib.PyCdlib) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _udf_files(iso: pycdlib.PyCdlib) -> dict[str, tuple[int, int]]:
+    """Each file of the UDF tree: (byte offset of its data in the image, its length)."""
+    out: dict[str, tuple[int, int]] = {}
     for folder, _dirs, files in iso.walk(udf_path="/"):
         for name in files:
             path = f"{folder.rstrip('/')}/{name}"
             record = iso.get_record(udf_path=path)
-            out[path.lstrip("/")] = int(record.info_len)
+            size = int(record.info_len)
+            if size and record.inode is None:
+                raise ValueError(f"{path} has no data")
+            start = int(record.inode.orig_extent_loc) * SECTOR if size else 0
+            out[path.lstrip("/")] = (start, size)
     return out
-
-
-def _udf_sha256(iso: pycdlib.PyCdlib, path: str, size: int, progress: Progress) -> str:
-    sha = hashlib.sha256()
-    if size == 0:
-        return sha.hexdigest()
-    with iso.open_file_from_iso(udf_path="/" + path) as data:
-        while chunk := data.read(BLOCK):
-            sha.update(chunk)
-            progress.on_progress(len(chunk))
-    return sha.hexdigest()

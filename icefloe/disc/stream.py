@@ -250,3 +250,42 @@ def copy_files(
         flusher.close()
         images.shutdown(cancel_futures=True)
         files.shutdown(cancel_futures=True)
+
+
+def hash_extents(
+    fd: int,
+    extents: Sequence[tuple[int, int]],
+    on_progress: Callable[[int], None] = lambda n: None,
+) -> list[str]:
+    """The SHA-256 of each (offset, length) byte range of a file, reading it front to back once.
+
+    Ranges alternate between two hashing threads, so two files are hashed at once while the
+    next blocks are read. Raises EOFError when a range runs past the end of the file.
+    """
+    ring = [bytearray(BLOCK) for _ in range(DEPTH)]
+    busy: list[Future[Any] | None] = [None] * DEPTH
+    digests: list[Future[str] | None] = [None] * len(extents)
+    hashers = [ThreadPoolExecutor(1, f"verify-sha256-{i}") for i in range(2)]
+    slot = 0
+    try:
+        order = sorted(range(len(extents)), key=lambda i: extents[i][0])
+        for k, i in enumerate(order):
+            start, length = extents[i]
+            sha, hasher = hashlib.sha256(), hashers[k % 2]
+            pos, end = start, start + length
+            while pos < end:
+                if busy[slot] is not None:
+                    busy[slot].result()  # type: ignore[union-attr]
+                view = memoryview(ring[slot])[: min(BLOCK, end - pos)]
+                n = os.preadv(fd, [view], pos)
+                if not n:
+                    raise EOFError(f"bytes {pos}-{end} are past the end")
+                busy[slot] = hasher.submit(sha.update, view[:n])
+                pos += n
+                slot = (slot + 1) % DEPTH
+                on_progress(n)
+            digests[i] = hasher.submit(sha.hexdigest)
+        return [job.result() for job in digests]  # type: ignore[union-attr]
+    finally:
+        for hasher in hashers:
+            hasher.shutdown(cancel_futures=True)

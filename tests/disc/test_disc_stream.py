@@ -128,3 +128,36 @@ def test_a_build_interrupted_midway_leaves_nothing_open_and_the_rerun_is_whole(t
     verify_image(out, info.checksums)
     assert _image_threads() == [] and _open_fds() == fds
 
+
+
+def test_a_verify_interrupted_midway_leaves_nothing_open_and_the_rerun_passes(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(5):
+        (root / f"IMG_{i}.jpg").write_bytes(os.urandom(BLOCK + i * 777))
+    (root / "empty.txt").write_bytes(b"")
+    info = build_image(plan_tree(root, "dvd+r"), tmp_path / "photos.iso")
+    fds = _open_fds()
+
+    class Interrupt:
+        read = 0
+
+        def on_queued(self, total: int, label: str) -> None:
+            pass
+
+        def on_progress(self, nbytes: int) -> None:
+            self.read += nbytes
+            if self.read > 2 * BLOCK:
+                raise KeyboardInterrupt
+
+        def on_done(self) -> None:
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        verify_image(info.path, info.checksums, progress=Interrupt())
+    assert _open_fds() == fds
+    assert not [t for t in threading.enumerate() if t.name.startswith("verify-sha256")]
+    verify_image(info.path, info.checksums)  # the rerun reads every file, all match
+    wrong = dict(info.checksums, **{"IMG_3.jpg": info.checksums["IMG_2.jpg"]})
+    with pytest.raises(ChecksumMismatch, match="IMG_3.jpg"):
+        verify_image(info.path, wrong)
