@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from disc_helpers import sha256_file
+from disc_helpers import RecordingProgress, sha256_file
 
 from icefloe.disc import build_image, plan_tree, verify_image
 from icefloe.disc.entries import DiscEntry
@@ -19,6 +19,19 @@ from icefloe.errors import ChecksumMismatch, FileChanged
 def _source(path: Path, data: bytes) -> DiscEntry:
     path.write_bytes(data)
     return DiscEntry(path.name, size=len(data), source=path)
+
+
+class InterruptAfter(RecordingProgress):
+    """Progress that interrupts the work (as Ctrl-C or a kill would) past ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def on_progress(self, nbytes: int) -> None:
+        super().on_progress(nbytes)
+        if self.done > self.limit:
+            raise KeyboardInterrupt
 
 
 def _image_threads() -> list[str]:
@@ -100,25 +113,10 @@ def test_a_build_interrupted_midway_leaves_nothing_open_and_the_rerun_is_whole(t
     plan = plan_tree(root, "dvd+r")
     out = tmp_path / "out" / "photos.iso"
     fds = _open_fds()
-
-    class Interrupt:
-        copied = 0
-
-        def on_queued(self, total: int, label: str) -> None:
-            pass
-
-        def on_progress(self, nbytes: int) -> None:
-            self.copied += nbytes
-            if self.copied > 3 * BLOCK:
-                raise KeyboardInterrupt  # the kill, halfway through the data
-
-        def on_done(self) -> None:
-            pass
-
-    progress = Interrupt()
+    progress = InterruptAfter(3 * BLOCK)  # the kill, halfway through the data
     with pytest.raises(KeyboardInterrupt):
         build_image(plan, out, progress=progress)
-    assert 3 * BLOCK < progress.copied < plan.data_bytes
+    assert 3 * BLOCK < progress.done < plan.data_bytes
     assert list(out.parent.iterdir()) == []  # no partial image, no sidecar
     assert _image_threads() == [] and _open_fds() == fds  # no thread, source or image left open
     info = build_image(plan, out)
@@ -138,23 +136,8 @@ def test_a_verify_interrupted_midway_leaves_nothing_open_and_the_rerun_passes(tm
     (root / "empty.txt").write_bytes(b"")
     info = build_image(plan_tree(root, "dvd+r"), tmp_path / "photos.iso")
     fds = _open_fds()
-
-    class Interrupt:
-        read = 0
-
-        def on_queued(self, total: int, label: str) -> None:
-            pass
-
-        def on_progress(self, nbytes: int) -> None:
-            self.read += nbytes
-            if self.read > 2 * BLOCK:
-                raise KeyboardInterrupt
-
-        def on_done(self) -> None:
-            pass
-
     with pytest.raises(KeyboardInterrupt):
-        verify_image(info.path, info.checksums, progress=Interrupt())
+        verify_image(info.path, info.checksums, progress=InterruptAfter(2 * BLOCK))
     assert _open_fds() == fds
     assert not [t for t in threading.enumerate() if t.name.startswith("verify-sha256")]
     verify_image(info.path, info.checksums)  # the rerun reads every file, all match
