@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ from prefect.logging import get_run_logger
 
 from icefloe.config import Settings, load_settings
 from icefloe.errors import IcefloeError
-from icefloe.progress import ProgressCounter
+from icefloe.progress import Progress, ProgressCounter
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -78,12 +81,55 @@ def settings_for(config: str | None) -> Settings:
     return load_settings(Path(config) if config else None, os.environ)
 
 
+def named_by_file(verb: str, parameter: str) -> Callable[..., str]:
+    """A ``task_run_name`` naming the stage by a file's name, not its full path, so the run's
+    stage list and every log line stay short: "upload photos-a-20261201T020000Z.7z.001"."""
+
+    def name(parameters: dict[str, Any]) -> str:
+        return f"{verb} {Path(str(parameters.get(parameter) or '')).name}"
+
+    return name
+
+
+# While the CLI runs a flow in this process, each stage is drawn on the terminal too.
+_TERMINAL: list[Callable[[str], Progress]] = []
+
+
+@contextmanager
+def stage_bars(make_bar: Callable[[str], Progress]) -> Iterator[None]:
+    """While open, the progress of every stage run in this process also goes to
+    ``make_bar(stage description)`` (the CLI draws a rich bar per stage)."""
+    _TERMINAL.append(make_bar)
+    try:
+        yield
+    finally:
+        _TERMINAL.remove(make_bar)
+
+
 class ArtifactProgress(ProgressCounter):
-    """The progress contract published as a Prefect progress artifact, updated in place."""
+    """The progress contract published as a Prefect progress artifact, updated in place (and
+    drawn on the terminal inside ``stage_bars``). A stage that finishes ends at 100%, also
+    one whose total was not known ahead; one that fails keeps the figure it reached."""
 
     def __init__(self, description: str, interval: float = 2.0) -> None:
         super().__init__(interval=interval)
+        self._finished = False
         self._artifact_id = create_progress_artifact(progress=0.0, description=description)
+        self._bars = [make(description) for make in list(_TERMINAL)]
+
+    def on_queued(self, total: int, label: str) -> None:
+        super().on_queued(total, label)
+        for bar in self._bars:
+            bar.on_queued(total, label)
+
+    def on_progress(self, nbytes: int) -> None:
+        super().on_progress(nbytes)
+        for bar in self._bars:
+            bar.on_progress(nbytes)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if self._finished else super().percent
 
     def flush(self) -> None:
         try:
@@ -92,6 +138,8 @@ class ArtifactProgress(ProgressCounter):
             get_run_logger().debug("progress artifact not updated: %s", exc)
 
     def on_done(self) -> None:
-        if self.total:
-            self.done = max(self.done, self.total)
+        # The contract calls on_done from a ``finally``: an error on its way out means a failure.
+        self._finished = sys.exc_info()[1] is None
         super().on_done()
+        for bar in self._bars:
+            bar.on_done()

@@ -20,7 +20,7 @@ from icefloe.disc.records import (
     burn_recorded_image,
     verify_recorded_image,
 )
-from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, named_by_file, retry_if_transient, settings_for
 
 
 def _key(text: str) -> str:
@@ -66,7 +66,7 @@ def build_images_task(
 @task(
     **STAGE,
     name="verify-disc-image",
-    task_run_name="verify {image_path}",
+    task_run_name=named_by_file("verify", "image_path"),
     retries=1,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
     retry_condition_fn=retry_if_transient,
@@ -85,7 +85,7 @@ def verify_image_task(image_path: str, config: str | None = None) -> str:
 @task(
     **STAGE,
     name="burn-disc-image",
-    task_run_name="burn {image_path}",
+    task_run_name=named_by_file("burn", "image_path"),
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=30),
     retry_condition_fn=retry_if_transient,  # only a busy drive: nothing was written then

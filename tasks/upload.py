@@ -20,7 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import StoredArchive, open_coldstore
-from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import STAGE, ArtifactProgress, named_by_file, retry_if_transient, settings_for
 
 RETRY_BACKOFF_S = 30  # 30 s, 60 s, 120 s: the parts already sent stay sent meanwhile
 
@@ -51,7 +51,7 @@ def report_markdown(path: str, stored: StoredArchive) -> str:
 @task(
     **STAGE,
     name="upload archive",
-    task_run_name="upload {path}",
+    task_run_name=named_by_file("upload", "path"),
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
     retry_jitter_factor=0.2,
@@ -78,11 +78,11 @@ def upload_archive_task(
             progress=progress, force=force,
         )
     create_markdown_artifact(
-        report_markdown(path, stored), key=artifact_key(Path(path).name), description=f"upload {path}"
+        report_markdown(path, stored), key=artifact_key(Path(path).name), description=f"upload {Path(path).name}"
     )
     logger.info(
         "%s -> %s %s: %s (%s bytes, %s parts sent, %s reused%s)",
-        path,
+        Path(path).name,
         stored.backend,
         stored.container,
         stored.remote_id,

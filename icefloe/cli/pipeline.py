@@ -59,7 +59,10 @@ def archive(
     cfg.partition_folder(label)  # a typo or a missing folder fails here, before Prefect starts
     if not dry_run:
         check_archiving_password(cfg)  # so does a missing or wrong password
-    result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
+    from icefloe.cli.stagebars import stage_progress
+
+    with stage_progress():  # a bar per stage on a terminal
+        result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
     if not dry_run:
         from icefloe.passwords import describe
 
