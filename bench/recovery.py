@@ -7,7 +7,8 @@ Generates one disc's worth of archive volumes (random bytes, as LZMA2 or AES out
 recovery data (``archive.disc_redundancy`` = 10%), then times, interleaved, each repeat:
 
 - icefloe ``with_recovery`` (staging links, ``par2 create``, the exact layout check),
-- ``par2 create`` alone with the same block size and block count on the same files.
+- ``par2 create`` alone with the same block size and block count on the same files, with
+  par2's own defaults (as a person would run it), interleaved with icefloe's runs.
 
 Prints seconds per GiB for both and their ratio, and the disc capacity the recovery data
 takes: the DVD+R and BD-R volume sizes with and without it. Not a test: numbers depend on
@@ -57,9 +58,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--size-mib", type=int)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     total = (args.size_mib or (256 if args.quick else 1024)) * MIB
+    print(f"load before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="icefloe-bench-par2-") as tmp:
         root = Path(tmp)
         (root / "vols").mkdir()
@@ -93,6 +95,7 @@ def main() -> None:
         print(f"icefloe with_recovery: {min(ours) / per:.1f}-{max(ours) / per:.1f} s/GiB")
         print(f"par2 create directly:  {min(theirs) / per:.1f}-{max(theirs) / per:.1f} s/GiB")
         print(f"ratio (icefloe / par2, best of each): {min(ours) / min(theirs):.2f}x (aim: within 1.2x)")
+    print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for disc in ("dvd+r", "bd-r"):
         bare, kept = volume_size_for(disc, 0, 0), volume_size_for(disc, 0)
         print(f"{disc}: a volume is {kept // MIB} MiB with 10% recovery data, {bare // MIB} MiB without "

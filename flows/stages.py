@@ -14,7 +14,10 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from prefect.runtime import flow_run
+
 from icefloe.errors import IcefloeError, StageFailed
+from tasks.common import failed_stages
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,8 +32,6 @@ def names_failed_stage(fn: F) -> F:
         except StageFailed:
             raise
         except Exception as exc:
-            from prefect.runtime import flow_run
-
             stage, cause = failed_stage(flow_run.id)
             if cause is None:
                 raise  # no stage failed: the flow's own error (bad input, a disc not inserted)
@@ -39,6 +40,8 @@ def names_failed_stage(fn: F) -> F:
                     raise  # the flow's own summary of its stages says more
                 cause = exc  # the stage's error as it was raised, its type and exit code intact
             raise StageFailed(flow_run.flow_name or fn.__name__, stage, cause) from exc
+        finally:
+            failed_stages(flow_run.id)  # forget them: also the ones the flow handled itself
 
     return run  # type: ignore[return-value]
 
@@ -46,8 +49,6 @@ def names_failed_stage(fn: F) -> F:
 def failed_stage(flow_run_id: Any) -> tuple[str | None, BaseException | None]:
     """The first task run of a flow run that failed, and its exception: as this process saw
     it fail, else as the server has it (a run that this process only watched)."""
-    from tasks.common import failed_stages
-
     seen = failed_stages(flow_run_id)
     if seen:
         return seen[0]

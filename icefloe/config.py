@@ -192,6 +192,7 @@ class NotifyConfig(Section):
     gate_wait_days: float = Field(7, gt=0)  # a set whose clear still waits on its gates after this
     crash_after_s: int = Field(90, ge=40)  # no heartbeat for this long: the run is marked Crashed
     watch_cron: str = "0 9 * * *"  # the daily watch-partitions run (a full partition, a waiting clear)
+    disc_check_cron: str = "0 10 1 3 *"  # the yearly check-discs run: it asks for each disc in the safe
 
     @field_validator("urls")
     @classmethod

@@ -25,6 +25,7 @@ EXPECTED = {
     "stale-upload-cleanup": ("flows/cleanup.py:cleanup_uploads", ["0 4 * * 0"]),
     "restore-partition": ("flows/restore.py:restore_partition", []),
     "watch-partitions": ("flows/watch.py:watch_partitions", ["0 9 * * *"]),
+    "yearly-disc-check": ("flows/discs.py:check_discs", ["0 10 1 3 *"]),
 }
 
 

@@ -211,8 +211,7 @@ def discs_check(
     the recovery margin left in the catalog (`icefloe status` lists discs unchecked for a year)."""
     from dataclasses import asdict
 
-    from icefloe.disc.check import check_disc, record_check
-    from icefloe.errors import ChecksumMismatch
+    from icefloe.disc.check import check_disc, damage_verdict, record_check
 
     results = []
     with open_catalog() as catalog:
@@ -224,11 +223,6 @@ def discs_check(
     for r in results:
         info(f"{r.disc}: {'ok' if r.ok else 'DAMAGED'}: {r.detail}; margin {r.margin_blocks} of "
              f"{r.recovery_blocks} recovery blocks ({r.source_blocks} data blocks)")
-    bad = [r for r in results if not r.ok]
-    if bad:
-        worst = [r.disc for r in bad if r.margin_blocks < 0]
-        raise ChecksumMismatch(
-            f"{len(bad)} of {len(results)} discs are damaged"
-            + (f", {', '.join(worst)} beyond repair: restore from the other copy" if worst else
-               ": every one is still repairable; burn a new copy from its image (or a repaired copy) soon")
-        )
+    verdict = damage_verdict(results)
+    if verdict is not None:
+        raise verdict

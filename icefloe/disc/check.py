@@ -20,7 +20,7 @@ from pathlib import Path
 from icefloe.catalog import Catalog, DiscCheck
 from icefloe.disc.capacity import SECTOR
 from icefloe.disc.recovery import PAR2_SUFFIX
-from icefloe.errors import ExternalToolMissing, InputNotFound, UsageError
+from icefloe.errors import ChecksumMismatch, ExternalToolMissing, InputNotFound, UsageError
 from icefloe.restore.repair import copy_readable
 from icefloe.restore.sources import folder_files, iso_root_files, is_iso
 
@@ -135,3 +135,16 @@ def discs_due(catalog: Catalog, now: datetime | None = None, every: timedelta = 
                         "last_checked": last.checked_at if last else None,
                         "last_ok": last.ok if last else None})
     return sorted(due, key=lambda d: d["last_checked"] or "")
+
+
+def damage_verdict(results: list[DiscCheck]) -> ChecksumMismatch | None:
+    """What the household must do about the damaged discs among ``results``; None if none."""
+    bad = [r for r in results if not r.ok]
+    if not bad:
+        return None
+    worst = [r.disc for r in bad if r.margin_blocks < 0]
+    return ChecksumMismatch(
+        f"{len(bad)} of {len(results)} discs are damaged"
+        + (f", {', '.join(worst)} beyond repair: restore from the other copy" if worst else
+           ": every one is still repairable; burn a new copy from its image (or a repaired copy) soon")
+    )

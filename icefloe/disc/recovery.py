@@ -37,6 +37,10 @@ MIN_BLOCK = 32 * SECTOR  # 64 KiB: small discs (tests) stay quick to protect
 BLOCK_PACKET = 68  # packet header (64) + exponent (4)
 CREATOR_PACKET = 120
 MAX_RECOVERY_BLOCKS = 32768  # par2cmdline's limit per recovery set
+# par2's working memory for the recovery blocks it computes at once. Its own default, 16 MiB,
+# makes it read a disc's data again for every 16 MiB of recovery blocks (a DVD at 10% has
+# about 440 MiB of them); 256 MiB measured 20% faster on 128 MiB and bounds the memory.
+PAR2_MEMORY_MIB = 256
 # Directory records for the two par2 files in the three trees, and the rounding of each file.
 FILES_SLACK_SECTORS = 8
 
@@ -157,7 +161,7 @@ def _create(staging: Path, files: list[DiscEntry], base: str, block: int, count:
             "(Debian and Ubuntu: sudo apt install par2)"
         )
     cmd = [
-        tool, "create", "-q", "-q", f"-B{staging}", f"-s{block}", f"-c{count}", "-n1",
+        tool, "create", "-q", "-q", f"-B{staging}", f"-s{block}", f"-c{count}", "-n1", f"-m{PAR2_MEMORY_MIB}",
         str(staging / base), *[str(staging / e.path) for e in files],
     ]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)

@@ -268,3 +268,54 @@ def test_an_overdue_nightly_mirror_is_told(channels):
     finally:
         assert _icefloe("-c", str(config), "notify", "install") == 0
     assert "mirror-partitions" in body and "run it now" in body and SECRET not in body
+
+
+def _disc_image(config: Path) -> tuple[Path, str]:
+    """One disc image with its PAR2 data, recorded in the catalog ``config`` names."""
+    import importlib.util
+
+    from icefloe.catalog import Catalog
+    from icefloe.config import load_settings
+    from icefloe.disc.records import build_set_images
+
+    spec = importlib.util.spec_from_file_location("disc_helpers", ROOT / "tests" / "disc" / "disc_helpers.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    settings = load_settings(config)
+    settings.catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    src = config.parent / "disc-src"
+    src.mkdir()
+    with Catalog.open(settings.catalog_path) as catalog:
+        helpers.record_set(catalog, src, name="photos-a-1", nbytes=600_000)
+        [info] = build_set_images(catalog, "photos-a-1", "dvd+r", config.parent / "isos", capacity=6 * 1024 * 1024)
+    return Path(info.path), info.name.removesuffix(".iso")
+
+
+def test_the_yearly_disc_check_asks_for_the_disc_and_records_it(channels):
+    from prefect.flow_runs import resume_flow_run
+
+    from flows.discs import check_discs
+    from icefloe.catalog import Catalog
+    from icefloe.config import load_settings
+
+    hook, mail, config = channels
+    yearly = _write_config(config.parent / "yearly", mail.port)
+    image, disc = _disc_image(yearly)
+    outcome: list[Any] = []
+    run = threading.Thread(daemon=True, target=lambda: outcome.append(
+        check_discs(config=str(yearly), older_than_days=0, wait_hours=0.5, return_state=True)))
+    run.start()
+    subject, body = _one_each(hook, mail, lambda s, b: "check a disc from the safe" in s, timeout=90)
+    assert "put that disc in the drive" in " ".join(body.split()) and "Resume" in body
+    run_id = _paused_run_id("yearly disc check")
+    resume_flow_run(run_id, run_input={"path": str(config.parent / "no-such-drive")})  # asked again
+    deadline = time.monotonic() + 60
+    while not _run(run_id).state.is_paused() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    resume_flow_run(run_id, run_input={"path": str(image)})
+    run.join(120)
+    assert outcome and outcome[0].is_completed(), outcome
+    assert outcome[0].result() == {"due": [disc], "checked": [disc], "skipped": []}
+    with Catalog.open(load_settings(yearly).catalog_path) as catalog:
+        [check] = catalog.disc_checks(disc)
+    assert check.ok and check.source == str(image) and check.margin_blocks > 0
