@@ -41,6 +41,8 @@ def find(catalog: Catalog, pattern: str) -> list[Location]:
     """Every archived file whose path matches ``pattern`` (a glob, or a plain substring)."""
     out = []
     for set_name, entry in catalog.find(pattern):
+        if entry.kind == "dir":
+            continue  # a folder is no file to restore; the files in it match on their own
         archive_set = catalog.get_archive_set(set_name)
         archives = catalog.archives(set_name=set_name)
         copies = [c for a in archives for c in catalog.copies(a.name)]

@@ -29,7 +29,10 @@ from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     service,
     sets,
 )
+from icefloe.cli.helptext import finish
 from icefloe.errors import IcefloeError
+
+finish(app)  # after every module registered its commands: reflowed, escaped help
 
 __all__ = ["app", "main"]
 

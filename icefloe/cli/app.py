@@ -17,6 +17,7 @@ from typing import Any, Optional
 import typer
 
 from icefloe.catalog import Catalog
+from icefloe.cli.helptext import StagedGroup
 from icefloe.config import Settings, load_settings
 from icefloe.progress import ProgressCounter
 
@@ -32,6 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=StagedGroup,  # commands by stage: set-up, routine, by hand, restore, inspect
+    rich_markup_mode="rich",  # help paragraphs come reflowed and escaped (helptext.finish)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

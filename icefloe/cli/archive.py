@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
+from icefloe.cli.helptext import BY_HAND
 from icefloe.config import ArchiveConfig
 from icefloe.passwords import check_for_archiving
 
@@ -45,7 +46,7 @@ def summary(result) -> dict:
     }
 
 
-@app.command()
+@app.command(rich_help_panel=BY_HAND)
 def consolidate(
     label: str = typer.Argument(..., help="The partition to consolidate (its label in icefloe.toml)."),
     out: Optional[Path] = typer.Option(

@@ -6,20 +6,30 @@ import csv
 import io
 import json
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
+from icefloe.cli.helptext import INSPECT, SET_UP
+from icefloe.cli.render import Column, echo_rows, joined, plural, short_set, size
 from icefloe.config import DEFAULT_CONFIG, STARTER
 from icefloe.errors import UsageError
 from icefloe.fsutil import atomic_write_bytes
 
-FORMATS = ("table", "csv", "json", "markdown", "html")
 
 
-@app.command()
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"  # the same as --json
+    markdown = "markdown"
+    html = "html"
+
+
+@app.command(rich_help_panel=SET_UP)
 def init(
     path: Path = typer.Argument(DEFAULT_CONFIG, help="Where to write the starter file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
@@ -33,7 +43,7 @@ def init(
     info(f"wrote {path}: add your [[partitions]], then run `icefloe status`")
 
 
-@app.command()
+@app.command(rich_help_panel=SET_UP)
 def standin(
     port: int = typer.Option(9566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
 ) -> None:
@@ -52,7 +62,7 @@ catalog_app = typer.Typer(
     help="The archive record: every archive, its copies and their checks.",
     invoke_without_command=True,
 )
-app.add_typer(catalog_app, name="catalog")
+app.add_typer(catalog_app, name="catalog", rich_help_panel=INSPECT)
 
 
 def render(rows: list[dict], fmt: str) -> str:
@@ -87,41 +97,62 @@ def flat_report() -> list[dict]:
     ]
 
 
+CATALOG_COLUMNS = (Column("archive"), Column("size", right=True), Column("partition", optional=True),
+                   Column("volume", right=True, optional=True), Column("copies"), Column("checks"))
+
+
+CHECK_WORDS = {"testzip": "tested", "server_checksum": "checksum", "inventory_seen": "inventory"}
+
+
+def _checks_cell(checks: dict[str, bool]) -> str:
+    """``tested, checksum, inventory`` for the checks passed; a failed one says so."""
+    return joined(CHECK_WORDS.get(kind, kind) + ("" if ok else " FAILED") for kind, ok in checks.items())
+
+
+def _catalog_rows(report: list[dict]) -> list[list[str]]:
+    return [[row["archive"], size(row["size"]), row["partition"], row["volume"],
+             joined(sorted({c.rsplit(":", 1)[0] for c in row["copies"]})), _checks_cell(row["checks"])]
+            for row in report]
+
+
 @catalog_app.callback()
 def catalog(
     ctx: typer.Context,
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json, markdown or html."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", case_sensitive=False,
+                               help="How to print it; a file from --output is written the same way."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON, sizes in bytes (as --format json)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to a file."),
 ) -> None:
-    """Print the catalog: one row per archive, with its copies and checks."""
+    """Print the catalog: one row per archive, with its copies and checks.
+
+    The table fits the terminal: when the columns do not, each archive is a short record.
+    Sizes are binary (KiB, MiB, GiB); --json and csv give them in bytes, with the full copy
+    ids and the checksums.
+    """
     if ctx.invoked_subcommand is not None:
         return
-    if fmt not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if fmt == "json":
+    if as_json and fmt not in (Format.table, Format.json):
+        raise UsageError(f"--json and --format {fmt.value} ask for two formats: give one")
+    if as_json or fmt is Format.json:
         with open_catalog() as cat:
-            text = json.dumps(cat.report(), indent=2)
-    elif fmt == "html":
+            text = json.dumps(cat.report(), indent=2) + "\n"
+    elif fmt is Format.html:
         from icefloe.household import household_page
 
         with open_catalog() as cat:
             text = household_page(cat, settings())
-    elif fmt == "table":
-        rows = flat_report()
+    elif fmt is Format.table:
         if output is None:
-            from rich.console import Console
-            from rich.table import Table
-
-            table = Table(title="icefloe catalog")
-            for head in (rows[0] if rows else {"archive": ""}):
-                table.add_column(head)
-            for row in rows:
-                table.add_row(*(str(v) for v in row.values()))
-            Console().print(table)
+            with open_catalog() as cat:
+                report = cat.report()
+            if not report:
+                info("the catalog holds no archives yet")
+                return
+            echo_rows(_catalog_rows(report), CATALOG_COLUMNS)
             return
-        text = render(rows, "markdown")
+        text = render(flat_report(), "markdown")
     else:
-        text = render(flat_report(), fmt)
+        text = render(flat_report(), fmt.value)
     if output is not None:
         atomic_write_bytes(output, text.encode())
         info(f"wrote {output}")
@@ -129,15 +160,37 @@ def catalog(
         typer.echo(text, nl=False)
 
 
-@app.command("find")
+def _checks_summary(checks: tuple[str, ...], set_name: str) -> str:
+    """``7 ok`` or ``5 ok; missing: 7z.002 inventory_seen``: what still needs doing shows.
+
+    The archives and images are named without their set's name, which the listing shows.
+    """
+    states: dict[str, list[str]] = {"ok": [], "FAILED": [], "missing": []}
+    for check in checks:
+        what, _, word = check.rpartition(" ")
+        subject, _, kind = what.partition(": ")
+        if subject.startswith(set_name) and len(subject) > len(set_name) + 1:
+            subject = subject[len(set_name) + 1:]
+        states.setdefault(word, []).append(f"{subject} {kind}")
+    parts = [f"{len(states['ok'])} ok"]
+    parts += [f"{word}: {', '.join(whats)}" for word, whats in states.items() if word != "ok" and whats]
+    return "; ".join(parts)
+
+
+FIND_COLUMNS = (Column("path"), Column("size", right=True), Column("partition"), Column("set"),
+                Column("copies"), Column("checks"))
+
+
+@app.command("find", rich_help_panel=INSPECT)
 def find_cmd(
     pattern: str = typer.Argument(..., help="A glob such as '*/2019/*.jpg', or part of a name."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON, with every copy id and check."),
 ) -> None:
     """Is this file backed up, and where? Searches the manifests in the catalog.
 
-    For each match: the partition, the archive set and its volumes, the cold-storage ids,
-    the discs holding it, and the state of every copy's verification.
+    For each file that matches: its size, partition and archive set, how many cold-storage
+    copies and discs hold it, and the state of their checks (the ones still missing or failed
+    are named). --json lists the archives, copy ids, discs and every check.
     """
     from dataclasses import asdict
 
@@ -150,10 +203,7 @@ def find_cmd(
         return
     if not found:
         raise UsageError(f"no archived file matches {pattern!r}")
-    for loc in found:
-        typer.echo(f"{loc.path}  ({loc.size} bytes, partition {loc.partition}, set {loc.set_name})")
-        typer.echo(f"  archives: {', '.join(loc.archives)}")
-        typer.echo(f"  cold storage: {', '.join(loc.cold_copies) or 'not stored yet'}")
-        typer.echo(f"  discs: {', '.join(loc.discs) or 'none'}")
-        for check in loc.checks:
-            typer.echo(f"  {check}")
+    rows = [[loc.path, size(loc.size), loc.partition, short_set(loc.set_name, loc.partition),
+             f"{plural(len(loc.cold_copies), 'cold copy', 'cold copies')}, {plural(len(loc.discs), 'disc')}",
+             _checks_summary(loc.checks, loc.set_name)] for loc in found]
+    echo_rows(rows, FIND_COLUMNS)

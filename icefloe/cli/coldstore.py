@@ -15,6 +15,8 @@ from typing import Optional
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
+from icefloe.cli.helptext import BY_HAND, INSPECT
+from icefloe.cli.render import Column, echo_rows, size, when
 from icefloe.errors import UsageError
 
 MIB = 1024 * 1024
@@ -26,7 +28,7 @@ def _store(catalog, concurrency: int | None = None):
     return open_coldstore(settings().coldstore, catalog, concurrency=concurrency)
 
 
-@app.command()
+@app.command(rich_help_panel=BY_HAND)
 def upload(
     file: Path = typer.Argument(..., help="The file to store (usually an archive icefloe made)."),
     description: Optional[str] = typer.Option(
@@ -96,10 +98,12 @@ def upload(
 
 
 uploads_app = typer.Typer(help="Open multipart uploads: list them, abort them.", no_args_is_help=True)
-app.add_typer(uploads_app, name="uploads")
+app.add_typer(uploads_app, name="uploads", rich_help_panel=BY_HAND)
+
+UPLOAD_COLUMNS = (Column("upload"), Column("started"), Column("parts", right=True), Column("file"))
 
 
-@uploads_app.command("list")
+@uploads_app.command("list", rich_help_panel=INSPECT)
 def uploads_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the multipart uploads the vault or bucket holds open (and bills for)."""
     with open_catalog() as catalog:
@@ -110,10 +114,8 @@ def uploads_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     if not uploads:
         info("no open uploads")
         return
-    for u in uploads:
-        what = u.local_path or u.key or u.description or ""
-        done = f"{u.parts_done} parts done" if u.parts_done is not None else "not started here"
-        typer.echo(f"{u.upload_id}\t{u.started_at}\t{done}\t{what}")
+    echo_rows([[u.upload_id, when(u.started_at), "not ours" if u.parts_done is None else f"{u.parts_done} done",
+                u.local_path or u.key or u.description] for u in uploads], UPLOAD_COLUMNS)
 
 
 def parse_age(text: str) -> timedelta:
@@ -125,7 +127,7 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{unit: float(match[1])})
 
 
-@uploads_app.command("abort")
+@uploads_app.command("abort", rich_help_panel=BY_HAND)
 def uploads_abort(
     upload_id: Optional[str] = typer.Argument(None, help="The upload to abort."),
     older_than: Optional[str] = typer.Option(
@@ -147,10 +149,13 @@ def uploads_abort(
 
 
 inventory_app = typer.Typer(help="Inventories of the vault or bucket.", no_args_is_help=True)
-app.add_typer(inventory_app, name="inventory")
+app.add_typer(inventory_app, name="inventory", rich_help_panel=BY_HAND)
+
+INVENTORY_COLUMNS = (Column("archive"), Column("size", right=True), Column("created"), Column("id"))
+JOB_COLUMNS = (Column("job"), Column("kind"), Column("status"), Column("created"), Column("target", optional=True))
 
 
-@inventory_app.command("request")
+@inventory_app.command("request", rich_help_panel=BY_HAND)
 def inventory_request(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Start an inventory job and print its id (a vault takes about 4 hours; S3 is at once)."""
     with open_catalog() as catalog:
@@ -162,7 +167,7 @@ def inventory_request(as_json: bool = typer.Option(False, "--json", help="Print 
     info(f"then: icefloe jobs {job.job_id} --output inventory.json")
 
 
-@inventory_app.command("show")
+@inventory_app.command("show", rich_help_panel=INSPECT)
 def inventory_show(
     file: Path = typer.Argument(..., help="An inventory fetched with `icefloe jobs ID --output`."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -176,15 +181,13 @@ def inventory_show(
     if as_json:
         print_json([asdict(i) for i in inventory.items])
         return
-    info(f"{inventory.backend} {inventory.container}, taken {inventory.date}: {len(inventory.items)} archives")
-    for item in inventory.items:
-        label = (
-            f"{item.parsed.partition or '-'}/{item.parsed.name}" if item.parsed else item.description
-        )
-        typer.echo(f"{item.created}\t{item.size}\t{label}\t{item.remote_id}")
+    info(f"{inventory.backend} {inventory.container}, taken {when(inventory.date)}: {len(inventory.items)} archives")
+    echo_rows([[f"{item.parsed.partition or '-'}/{item.parsed.name}" if item.parsed else item.description,
+                size(item.size), when(item.created), item.remote_id] for item in inventory.items],
+              INVENTORY_COLUMNS)
 
 
-@app.command()
+@app.command(rich_help_panel=INSPECT)
 def jobs(
     job_id: Optional[str] = typer.Argument(None, help="A job to describe (or fetch with --output)."),
     output: Optional[Path] = typer.Option(
@@ -203,15 +206,15 @@ def jobs(
                 print_json([asdict(j) for j in found])
             elif not found:
                 info("no jobs")
-            for j in [] if as_json else found:
-                typer.echo(f"{j.job_id}\t{j.kind}\t{j.status}\t{j.created or ''}\t{j.target or ''}")
+            else:
+                echo_rows([[j.job_id, j.kind, j.status, when(j.created), j.target] for j in found], JOB_COLUMNS)
             return
         if output is None:
             job = store.describe_job(job_id)
             if as_json:
                 print_json(asdict(job))
             else:
-                typer.echo(f"{job.job_id}\t{job.kind}\t{job.status}\t{job.completed or ''}")
+                echo_rows([[job.job_id, job.kind, job.status, when(job.created), job.target]], JOB_COLUMNS)
             return
         with progress_bar(output.name) as bar:
             fetched = store.fetch_job_output(job_id, output, progress=bar)

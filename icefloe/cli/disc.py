@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
+from icefloe.cli.helptext import BY_HAND, ROUTINE
 from icefloe.errors import InputNotFound, UsageError
+
+# Spelled out so --help lists them without importing the disc code (a test holds them equal
+# to icefloe.disc's DISC_SECTORS and TOOLS).
+DiscType = Literal["dvd+r", "dvd-r", "dvd+r-dl", "dvd-r-dl", "bd-r", "bd-r-dl"]
+BurnTool = Literal["xorriso", "growisofs"]
 
 
 def _disc_type(disc: str | None) -> str:
@@ -32,12 +39,11 @@ def _describe(image) -> dict:
     }
 
 
-@app.command()
+@app.command(rich_help_panel=BY_HAND)
 def iso(
     source: str = typer.Argument(..., help="An archive set name from the catalog, or a folder."),
-    disc: str | None = typer.Option(
-        None, "--disc", "-d", help="dvd+r, dvd-r, dvd+r-dl, dvd-r-dl, bd-r or bd-r-dl "
-        "(default: archive.disc).", show_default=False,
+    disc: DiscType | None = typer.Option(
+        None, "--disc", "-d", help="The disc type (default: archive.disc).", show_default=False,
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output folder, or the .iso file for a folder source "
@@ -134,7 +140,7 @@ def _build(plans, target_dir: Path, names, catalog, as_json: bool) -> None:
             typer.echo(image.path)
 
 
-@app.command("verify-image")
+@app.command("verify-image", rich_help_panel=BY_HAND)
 def verify_image_cmd(
     images: list[Path] = typer.Argument(..., help="Image files built by icefloe (with their .json sidecar)."),
 ) -> None:
@@ -159,15 +165,15 @@ def _recorded(catalog, image: Path):
     return catalog if any(r.name == image.name for r in catalog.images()) else None
 
 
-@app.command()
+@app.command(rich_help_panel=BY_HAND)
 def burn(
     image: Path = typer.Argument(..., help="The .iso file to burn."),
     device: str | None = typer.Option(
         None, "--device", "-D", help="/dev/sr0, or stdio:/path/file to write into a file "
         "(default: archive.burner).", show_default=False,
     ),
-    tool: str | None = typer.Option(
-        None, "--tool", help="xorriso or growisofs (default: archive.burn_tool).", show_default=False,
+    tool: BurnTool | None = typer.Option(
+        None, "--tool", help="The burning program (default: archive.burn_tool).", show_default=False,
     ),
     verify_only: bool = typer.Option(
         False, "--verify-only", help="Do not burn; read back a disc burned before and compare.",
@@ -199,7 +205,7 @@ def burn(
 
 
 discs_app = typer.Typer(help="The discs in the safe: the yearly check of each.", no_args_is_help=True)
-app.add_typer(discs_app, name="discs")
+app.add_typer(discs_app, name="discs", rich_help_panel=ROUTINE)
 
 
 @discs_app.command("check")
@@ -207,8 +213,11 @@ def discs_check(
     paths: list[Path] = typer.Argument(..., help="ISO images, disc devices (/dev/sr0) or mounted disc folders."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
-    """Read each disc end to end, count unreadable sectors and damaged PAR2 blocks, and record
-    the recovery margin left in the catalog (`icefloe status` lists discs unchecked for a year)."""
+    """Read each disc end to end and record the recovery margin it has left in the catalog.
+
+    Counts unreadable sectors and damaged PAR2 blocks; `icefloe status` lists the discs not
+    checked for a year.
+    """
     from dataclasses import asdict
 
     from icefloe.disc.check import check_disc, damage_verdict, record_check

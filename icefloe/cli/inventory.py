@@ -6,9 +6,10 @@ import typer
 
 from icefloe.cli.app import info, open_catalog, print_json, settings
 from icefloe.cli.coldstore import _store, inventory_app
+from icefloe.cli.helptext import ROUTINE
 
 
-@inventory_app.command("reconcile")
+@inventory_app.command("reconcile", rich_help_panel=ROUTINE)
 def inventory_reconcile(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Confirm stored copies against an inventory now, as the hourly poll does.
 

@@ -11,17 +11,10 @@ from typing import Optional
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
+from icefloe.cli.helptext import ROUTINE
+from icefloe.cli.render import size
 from icefloe.errors import IcefloeError, MirrorFailed, UsageError
 from icefloe.mirror import RESULT_VERSION, MirrorResult, run_mirror, target_for
-
-
-def _size(nbytes: int) -> str:
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{nbytes} B"
 
 
 def _describe(result: MirrorResult) -> str:
@@ -29,12 +22,12 @@ def _describe(result: MirrorResult) -> str:
     deleted = "would delete" if result.dry_run else "deleted"
     return (
         f"{result.label} -> {result.target}: {verb} {result.files_transferred} file(s) "
-        f"({_size(result.transferred_size if result.dry_run else result.bytes_sent)}), "
+        f"({size(result.transferred_size if result.dry_run else result.bytes_sent)}), "
         f"{deleted} {result.files_deleted}, in {result.duration_s:.1f} s"
     )
 
 
-@app.command()
+@app.command(rich_help_panel=ROUTINE)
 def mirror(
     label: Optional[str] = typer.Argument(
         None, help="The partition to mirror (default: every configured partition).", show_default=False

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from icefloe.cli.app import app, info, print_json, settings
+from icefloe.cli.helptext import SET_UP
 from icefloe.cli.prefect_edge import PrefectUnavailable
 from icefloe.config import NotifyConfig
 from icefloe.errors import ConfigInvalid, ServiceError
@@ -32,7 +33,7 @@ from icefloe.notify import (
 
 notify_app = typer.Typer(help="Messages when a run fails, waits for a disc, or the mirror is overdue.",
                          no_args_is_help=True)
-app.add_typer(notify_app, name="notify")
+app.add_typer(notify_app, name="notify", rich_help_panel=SET_UP)
 
 # The block type that passes any Apprise URL on to Apprise: Prefect's Slack block hands a URL
 # that is not a Slack webhook to Apprise unchanged (prefect/blocks/notifications.py), and it is

@@ -14,6 +14,8 @@ import typer
 from icefloe.catalog import Catalog
 from icefloe.clear import ClearResult, Gate, check_gates, clear_partition
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
+from icefloe.cli.helptext import INSPECT, ROUTINE
+from icefloe.cli.render import Column, echo_rows, echo_wrapped, joined, short_set, size, when
 from icefloe.cli.nextruns import next_runs
 from icefloe.config import Settings
 from icefloe.passwords import describe
@@ -21,15 +23,6 @@ from icefloe.partitions import PartitionStatus, active_partition, finish_handove
 
 STATUS_VERSION = 1  # the shape of `icefloe status --json`; bump on incompatible change
 CLEAR_VERSION = 1  # the shape of `icefloe clear --json`
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _gate_dict(gate: Gate) -> dict[str, Any]:
@@ -59,7 +52,7 @@ def _print_clear(result: ClearResult, active: str) -> None:
         for kept in result.plan.kept:
             typer.echo(f"keep          {kept.path}  ({kept.reason})")
         info(f"{result.label}: would remove {len(result.plan.entries)} file(s) "
-             f"({_size(result.plan.total_bytes)}) from {result.plan.partition}, keep {len(result.plan.kept)}; "
+             f"({size(result.plan.total_bytes)}) from {result.plan.partition}, keep {len(result.plan.kept)}; "
              "nothing was changed (pass --yes to clear)")
         return
     for path in result.removed:
@@ -74,7 +67,7 @@ def _print_clear(result: ClearResult, active: str) -> None:
     info(f"active partition: {active}")
 
 
-@app.command()
+@app.command(rich_help_panel=ROUTINE)
 def clear(
     label: str = typer.Argument(..., help="The partition to clear (its label in icefloe.toml)."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="List what would be removed and kept; change nothing."),
@@ -204,105 +197,93 @@ def _service_uploads(cfg: Settings, catalog: Catalog) -> dict[str, Any]:
     return {"ok": True, "detail": "", "uploads": [{**asdict(u), "ours": u.local_path is not None} for u in value]}
 
 
-def _print_status(data: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+PARTITION_COLUMNS = (Column("partition"), Column("path"), Column("fill", right=True), Column("pending sets"),
+                     Column("open gates", right=True), Column("last mirror"))
+GATE_COLUMNS = (Column("subject"), Column("gate"), Column("partition", optional=True), Column("why"))
+PENDING_JOB_COLUMNS = (Column("job"), Column("kind"), Column("backend", optional=True), Column("container"),
+                       Column("status"), Column("requested"))
+OPEN_UPLOAD_COLUMNS = (Column("file"), Column("size", right=True), Column("started"), Column("upload"))
+DEPLOYMENT_COLUMNS = (Column("deployment"), Column("schedule"), Column("next run"))
 
-    console = Console()
-    parts = Table(title="partitions", title_justify="left")
-    for head in ("", "label", "path", "fill", "pending sets", "open gates", "last mirror"):
-        parts.add_column(head)
+
+def _partition_row(p: dict[str, Any], threshold: float) -> list[str]:
+    if not p["mounted"]:
+        fill = "not mounted"
+    else:
+        fill = f"{p['fill'] * 100:.1f}%" + (f" (full at {threshold * 100:.0f}%)" if p["full"] else "")
+    run = p["last_mirror_run"]
+    mirror = "never" if run is None else f"{when(run['finished_at'])} {'ok' if run['ok'] else 'FAILED'}"
+    return [p["label"] + (" (active)" if p["active"] else ""), p["path"], fill,
+            joined(short_set(name, p["label"]) for name in p["pending_sets"]),
+            str(len(p["open_gates"])) if p["pending_sets"] else "-", mirror]
+
+
+def _print_status(data: dict[str, Any]) -> None:
     threshold = data["fill_threshold"]
-    for p in data["partitions"]:
-        if not p["mounted"]:
-            fill = "[red]not mounted[/red]"
-        else:
-            fill = f"{p['fill'] * 100:.1f}%" + (f" [yellow](full at {threshold * 100:.0f}%)[/yellow]" if p["full"] else "")
-        run = p["last_mirror_run"]
-        mirror = "never" if run is None else f"{run['finished_at']} {'ok' if run['ok'] else '[red]FAILED[/red]'}"
-        parts.add_row("*" if p["active"] else "", p["label"], p["path"], fill,
-                      ", ".join(p["pending_sets"]) or "-", str(len(p["open_gates"])) if p["pending_sets"] else "-",
-                      mirror)
-    console.print(parts)
-    console.print(f"active partition: [bold]{data['active']}[/bold] (marked *)")
-    console.print(f"new archives: {data['encryption']['detail']}", markup=False, soft_wrap=True)
+    echo_rows([_partition_row(p, threshold) for p in data["partitions"]], PARTITION_COLUMNS)
+    echo_wrapped(f"active partition: {data['active']}; new archives: {data['encryption']['detail']}")
     for p in data["partitions"]:
         if p["hint"]:
-            console.print(f"{p['label']} is not mounted: {p['hint']}", soft_wrap=True, markup=False)
+            echo_wrapped(f"{p['label']} is not mounted: {p['hint']}")
     gates = [(p["label"], g) for p in data["partitions"] for g in p["open_gates"]]
     if gates:
-        table = Table(title="gates still open (a clear waits for these)", title_justify="left")
-        for head in ("partition", "gate", "subject", "why"):
-            table.add_column(head)
-        for label, g in gates:
-            table.add_row(label, g["kind"], g["subject"], g["detail"])
-        console.print(table)
+        typer.echo("")
+        echo_rows([[g["subject"], g["kind"], label, g["detail"]] for label, g in gates], GATE_COLUMNS,
+                  title="gates still open (a clear waits for these):")
+    typer.echo("")
     if data["pending_jobs"]:
-        table = Table(title="pending jobs", title_justify="left")
-        for head in ("job", "kind", "backend", "container", "status", "requested"):
-            table.add_column(head)
-        for j in data["pending_jobs"]:
-            table.add_row(j["job_id"], j["kind"], j["backend"], j["container"], j["status"], j["requested_at"])
-        console.print(table)
+        echo_rows([[j["job_id"], j["kind"], j["backend"], j["container"], j["status"], when(j["requested_at"])]
+                   for j in data["pending_jobs"]], PENDING_JOB_COLUMNS, title="pending jobs:")
     else:
-        console.print("pending jobs: none")
+        typer.echo("pending jobs: none")
     if data["open_uploads"]:
-        table = Table(title="open uploads (resume with the same command, or `icefloe uploads abort`)",
-                      title_justify="left")
-        for head in ("upload", "file", "size", "started"):
-            table.add_column(head)
-        for u in data["open_uploads"]:
-            table.add_row(u["upload_id"][:16], u["local_path"], _size(u["size"]), u["started_at"])
-        console.print(table)
+        echo_rows([[u["local_path"], size(u["size"]), when(u["started_at"]), u["upload_id"]]
+                   for u in data["open_uploads"]], OPEN_UPLOAD_COLUMNS,
+                  title="open uploads (resume with the same command, or `icefloe uploads abort`):")
     else:
-        console.print("open uploads: none")
+        typer.echo("open uploads: none")
     remote = data["service_uploads"]
     if not remote["ok"]:
-        console.print(f"open uploads on the service: not known ({remote['detail']})", markup=False, soft_wrap=True)
+        echo_wrapped(f"open uploads on the service: not known ({remote['detail']})")
     else:
         foreign = sum(not u["ours"] for u in remote["uploads"])
-        console.print(f"open uploads on the service: {len(remote['uploads']) or 'none'}"
-                      + (f" ({foreign} not started by icefloe: `icefloe uploads list`)" if foreign else ""),
-                      markup=False)
+        echo_wrapped(f"open uploads on the service: {len(remote['uploads']) or 'none'}"
+                     + (f" ({foreign} not started by icefloe: `icefloe uploads list`)" if foreign else ""))
     due = data.get("discs_due") or []
     if due:
-        console.print(f"discs not checked for over a year: {len(due)} (`icefloe discs check DISC...`): "
-                      + ", ".join(d["disc"] for d in due), markup=False, soft_wrap=True)
-    _print_storage_cost(console, data["storage_cost"])
-    _print_next_runs(console, data["server"])
+        echo_wrapped(f"discs not checked for over a year: {len(due)} (`icefloe discs check DISC...`): "
+                     + ", ".join(d["disc"] for d in due))
+    typer.echo("")
+    _print_storage_cost(data["storage_cost"])
+    typer.echo("")
+    _print_next_runs(data["server"])
 
 
-def _print_storage_cost(console: Any, cost: dict[str, Any]) -> None:
+def _print_storage_cost(cost: dict[str, Any]) -> None:
     if not cost["classes"]:
-        console.print("stored in cold storage: nothing yet", markup=False)
+        typer.echo("stored in cold storage: nothing yet")
         return
-    console.print(f"{'storage class':<14} {'objects':>7} {'stored':>10} {'$/GB-month':>10} {'$/month':>9}",
-                  markup=False)
+    typer.echo(f"{'storage class':<14} {'objects':>7} {'stored':>10} {'$/GB-month':>10} {'$/month':>9}")
     for c in cost["classes"]:
-        console.print(f"{c['storage_class']:<14} {c['objects']:>7} {_size(c['stored_bytes']):>10} "
-                      f"{c['usd_per_gb_month']:>10g} {c['usd_per_month']:>9.4f}", markup=False)
-    console.print(f"{'total':<14} {'':>7} {'':>10} {'':>10} {cost['usd_per_month']:>9.4f}", markup=False)
-    console.print(f"(USD: AWS us-east-1 list prices of {cost['prices_taken']}"
-                  + (f"; {', '.join(cost['overridden'])} from [cost] prices" if cost["overridden"] else "")
-                  + ")", markup=False, soft_wrap=True)
+        typer.echo(f"{c['storage_class']:<14} {c['objects']:>7} {size(c['stored_bytes']):>10} "
+                   f"{c['usd_per_gb_month']:>10g} {c['usd_per_month']:>9.4f}")
+    typer.echo(f"{'total':<14} {'':>7} {'':>10} {'':>10} {cost['usd_per_month']:>9.4f}")
+    echo_wrapped(f"(USD: AWS us-east-1 list prices of {cost['prices_taken']}"
+                 + (f"; {', '.join(cost['overridden'])} from [cost] prices" if cost["overridden"] else "") + ")")
 
 
-def _print_next_runs(console: Any, server: dict[str, Any]) -> None:
-    from rich.table import Table
-
+def _print_next_runs(server: dict[str, Any]) -> None:
     if not server["reachable"]:
-        console.print(server["detail"], markup=False, soft_wrap=True)
+        echo_wrapped(server["detail"])
         return
-    table = Table(title=f"deployments on {server['url']}", title_justify="left")
-    for head in ("deployment", "schedule", "next run"):
-        table.add_column(head)
-    for d in server["deployments"]:
-        nxt = d["next_run"] or ("paused" if d["paused"] else "manual" if not d["schedules"] else "none scheduled")
-        table.add_row(d["name"], ", ".join(d["schedules"]) or "-", nxt)
-    console.print(table)
+    rows = [[d["name"], joined(d["schedules"]),
+             when(d["next_run"]) if d["next_run"] else
+             "paused" if d["paused"] else "manual" if not d["schedules"] else "none scheduled"]
+            for d in server["deployments"]]
+    echo_rows(rows, DEPLOYMENT_COLUMNS, title=f"deployments on {server['url']}:")
 
 
-@app.command("status")
+@app.command("status", rich_help_panel=INSPECT)
 def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON (for scripts)."),
 ) -> None:

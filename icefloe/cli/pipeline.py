@@ -6,11 +6,12 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
 from icefloe.cli.app import app, info, print_json, state
+from icefloe.cli.helptext import ROUTINE, SET_UP
 from icefloe.cli.prefect_edge import quiet_tracebacks
 from icefloe.errors import IcefloeError, StageFailed, UsageError
 
@@ -40,7 +41,7 @@ def _config_param() -> str | None:
     return str(path.resolve()) if path else None
 
 
-@app.command()
+@app.command(rich_help_panel=ROUTINE)
 def archive(
     label: str = typer.Argument(..., help="The partition to archive, as configured."),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be archived."),
@@ -129,10 +130,11 @@ def _fresh_demo_dir(directory: Path) -> Path:
     return directory
 
 
-@app.command()
+@app.command(rich_help_panel=SET_UP)
 def demo(
     directory: Path = typer.Option(Path("demo-work"), "--dir", help="Folder for everything the demo makes (replaced)."),
-    backend: str = typer.Option("s3", "--backend", help="s3 (Deep Archive) or glacier (vault API)."),
+    backend: Literal["s3", "glacier"] = typer.Option(
+        "s3", "--backend", help="S3 Deep Archive, or the Glacier vault API."),
     size_mib: int = typer.Option(24, "--size-mib", min=1, max=4096, help="Size of the sample partition."),
     ui: bool = typer.Option(False, "--ui", help="Afterwards, serve the Prefect UI on 127.0.0.1:4200 until Ctrl-C."),
 ) -> None:
@@ -142,8 +144,6 @@ def demo(
     runs the archive pipeline (consolidate, disc images, burn into a file, upload, inventory,
     reconcile), clears the partition behind its gates, and prints the catalog.
     """
-    if backend not in ("s3", "glacier"):
-        raise UsageError(f"--backend must be s3 or glacier, not {backend!r}")
     from icefloe.sample import make_sample_partition
 
     root = _fresh_demo_dir(directory)

@@ -6,16 +6,19 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings, state
 from icefloe.cli.basics import catalog_app
+from icefloe.cli.helptext import RESTORE
 from icefloe.errors import UsageError
 from icefloe.fsutil import atomic_write_bytes
 from icefloe.passwords import check_for_reading, source
 
 MAX_LISTED = 10
+Tier = Literal["Expedited", "Standard", "Bulk"]  # restore.tier's choices; --help lists them
 
 
 class _Bars:
@@ -64,7 +67,7 @@ def _show(results, as_json: bool) -> None:
         result.report.raise_for_problems()
 
 
-@app.command()
+@app.command(rich_help_panel=RESTORE)
 def restore(
     names: list[str] | None = typer.Argument(
         None, help="An archive or archive set name; with --from-discs, the discs: ISO files or mounted disc folders.",
@@ -77,7 +80,8 @@ def restore(
     from_discs: bool = typer.Option(False, "--from-discs", help="Restore from discs or ISO images, not cold storage."),
     path: str | None = typer.Option(None, "--path", help="Only entries matching this glob (e.g. 'photos/2019/*')."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the retrieval jobs instead of exiting (they take hours on AWS)."),
-    tier: str | None = typer.Option(None, "--tier", help="Expedited, Standard or Bulk (default: restore.tier)."),
+    tier: Tier | None = typer.Option(None, "--tier", case_sensitive=False,
+                                     help="How fast, and how dear (default: restore.tier)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start retrievals without asking about the cost."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files that differ from the backup."),
     keep_downloads: bool = typer.Option(False, "--keep-downloads", help="Keep the downloaded volumes afterwards."),
@@ -159,7 +163,7 @@ def _restore_sets(sets, to, *, select, wait, tier, yes, overwrite, keep_download
         )
 
 
-@catalog_app.command("rebuild")
+@catalog_app.command("rebuild", rich_help_panel=RESTORE)
 def rebuild(
     wait: bool = typer.Option(False, "--wait", help="Wait for the inventory job (about 4 hours on AWS)."),
     fresh: bool = typer.Option(False, "--fresh", help="Request a new inventory even if a finished one exists."),
@@ -229,14 +233,15 @@ region = "{region}"
 """
 
 
-@app.command()
+@app.command(rich_help_panel=RESTORE)
 def recover(
     to: Path = typer.Option(..., "--to", help="The folder to restore everything into (each set in TO/<set>)."),
     bucket: str | None = typer.Option(None, "--bucket", help="The S3 bucket the backups are in."),
     vault: str | None = typer.Option(None, "--vault", help="The Glacier vault the backups are in."),
     region: str = typer.Option("us-east-1", "--region", help="The AWS region of the bucket or vault."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the jobs and retrievals (hours on AWS)."),
-    tier: str | None = typer.Option(None, "--tier", help="Expedited, Standard or Bulk (default: restore.tier)."),
+    tier: Tier | None = typer.Option(None, "--tier", case_sensitive=False,
+                                     help="How fast, and how dear (default: restore.tier)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start the retrievals without asking about the cost."),
     fresh: bool = typer.Option(False, "--fresh", help="Request a new vault inventory even if one exists."),
     as_json: bool = typer.Option(False, "--json", help="Print what was restored as JSON."),

@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from icefloe.cli.app import app, info, state
+from icefloe.cli.helptext import SET_UP
 from icefloe.cli.prefect_edge import PrefectUnavailable
 from icefloe.config import DEFAULT_CONFIG
 from icefloe.errors import ConfigInvalid, ExternalToolError, ExternalToolMissing
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 service_app = typer.Typer(help="Run icefloe as systemd services: the Prefect server and the deployments.",
                           no_args_is_help=True)
-app.add_typer(service_app, name="service")
+app.add_typer(service_app, name="service", rich_help_panel=SET_UP)
 
 
 def _config_path() -> Path:

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
-from icefloe.cli.partitions import _size  # the sizes `icefloe status` shows
+from icefloe.cli.helptext import BY_HAND, INSPECT
+from icefloe.cli.render import Column, echo_rows, size, when
 from icefloe.errors import UsageError
 
 SETS_VERSION = 1  # the shape of `icefloe sets --json`; bump on incompatible change
@@ -18,11 +19,11 @@ sets_app = typer.Typer(
     "imaged, stored, confirmed, cleared, or abandoned.",
     no_args_is_help=False,
 )
-app.add_typer(sets_app, name="sets")
+app.add_typer(sets_app, name="sets", rich_help_panel=INSPECT)
 
-
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+SETS_COLUMNS = (Column("set"), Column("state"), Column("files", right=True), Column("size", right=True),
+                Column("vol", right=True), Column("discs", right=True), Column("copies", right=True),
+                Column("since", optional=True))
 
 
 @sets_app.callback(invoke_without_command=True)
@@ -31,7 +32,7 @@ def sets(
     partition: Optional[str] = typer.Option(None, "--partition", "-p", help="Only this partition's sets."),
     as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON."),
 ) -> None:
-    """List the archive sets, oldest first, with their lifecycle state (80 columns)."""
+    """List the archive sets, oldest first, with their lifecycle state."""
     if ctx.invoked_subcommand is not None:
         return
     from icefloe.lifecycle import set_statuses
@@ -44,13 +45,11 @@ def sets(
     if not rows:
         info("no archive sets yet" + (f" for {partition}" if partition else ""))
         return
-    typer.echo(f"{'SET':<28} {'STATE':<12} {'FILES':>7} {'SIZE':>9} {'VOL':>3} {'DISCS':>5} {'COPIES':>6}")
-    for r in rows:
-        typer.echo(f"{_fit(r.name, 28):<28} {r.state:<12} {r.files:>7} {_size(r.total_bytes):>9} "
-                   f"{r.volumes:>3} {r.images:>5} {r.copies:>6}")
+    echo_rows([[r.name, r.state, f"{r.files:,}", size(r.total_bytes), r.volumes, r.images, r.copies, when(r.since)]
+               for r in rows], SETS_COLUMNS)
 
 
-@sets_app.command("abandon")
+@sets_app.command("abandon", rich_help_panel=BY_HAND)
 def abandon(
     name: str = typer.Argument(..., help="The set to give up (see `icefloe sets`)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Really abandon it."),
