@@ -177,7 +177,7 @@ class SourceFile:
 
 
 def _held_to_record(entry: DiscEntry, sha: Any) -> str:
-    """On the file hasher, after a file's last block: its checksum, held to the recorded one."""
+    """A file's checksum, held to the recorded one."""
     digest = sha.hexdigest()
     if entry.sha256 and entry.sha256 != digest:
         raise ChecksumMismatch(
@@ -204,8 +204,7 @@ def copy_files(
     ring = [bytearray(BLOCK) for _ in range(DEPTH)]
     busy: list[list[Future[Any]]] = [[] for _ in range(DEPTH)]
     concluded: list[Future[str]] = []
-    gaps: list[Future[Any]] = []
-    slot, hashed = 0, 0
+    slot, hashed = 0, 0  # the image is hashed up to ``hashed``, or will be by queued jobs
     images = ThreadPoolExecutor(1, "image-sha256")
     files = ThreadPoolExecutor(1, "file-sha256")
     flusher = Flusher(fd)
@@ -213,8 +212,6 @@ def copy_files(
         for start, entry in extents:
             if start < hashed:
                 raise InputUnreadable(f"{entry.path}: its extent overlaps the one before it")
-            if start > hashed:  # metadata and padding, read back from the page cache
-                gaps.append(images.submit(hash_range, image_sha, fd, hashed, start))
             file_sha = hashlib.sha256()
             source = SourceFile(entry)
             try:
@@ -226,7 +223,16 @@ def copy_files(
                     buf = ring[slot]
                     n = source.read_into(buf)
                     view = memoryview(buf)[:n]
-                    busy[slot] = [images.submit(image_sha.update, view), files.submit(file_sha.update, view)]
+                    last = entry if pos + n == end else None
+                    # One job per thread and block: the metadata and padding before the
+                    # file's first block go with it, its checksum with its last.
+                    busy[slot] = [
+                        images.submit(_hash_image, image_sha, fd, hashed, pos, view),
+                        files.submit(_hash_file, file_sha, view, last),
+                    ]
+                    if last is not None:
+                        concluded.append(busy[slot][1])
+                    hashed = pos + n
                     if not (source.sparse and n == BLOCK and buf == ZEROS):
                         pwrite_all(fd, view, pos)
                         flusher.wrote(n)
@@ -236,20 +242,31 @@ def copy_files(
                 source.finish()
             finally:
                 source.close()
-            concluded.append(files.submit(_held_to_record, entry, file_sha))
-            hashed = start + entry.size
         if size < hashed:
             raise InputUnreadable("the image's files run past its end")
         if os.fstat(fd).st_size < size:
             os.ftruncate(fd, size)  # trailing holes
-        gaps.append(images.submit(hash_range, image_sha, fd, hashed, size))
-        for job in [*gaps, *(j for jobs in busy for j in jobs)]:
+        tail = images.submit(hash_range, image_sha, fd, hashed, size)
+        for job in [tail, *(j for jobs in busy for j in jobs)]:
             job.result()
         return image_sha.hexdigest(), [job.result() for job in concluded]
     finally:
         flusher.close()
         images.shutdown(cancel_futures=True)
         files.shutdown(cancel_futures=True)
+
+
+def _hash_image(sha: Any, fd: int, start: int, stop: int, view: memoryview) -> None:
+    """On the image hasher: bytes [start, stop) from the file (metadata, padding), then ``view``."""
+    if start < stop:
+        hash_range(sha, fd, start, stop)
+    sha.update(view)
+
+
+def _hash_file(sha: Any, view: memoryview, last: DiscEntry | None) -> str | None:
+    """On the file hasher: one block; after a file's last, its checksum, held to the record."""
+    sha.update(view)
+    return _held_to_record(last, sha) if last is not None else None
 
 
 def hash_extents(
