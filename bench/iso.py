@@ -1,19 +1,27 @@
 """Benchmark: building a disc image with icefloe against xorriso and genisoimage.
 
-    .venv/bin/python bench/iso.py [--quick] [--size-mib N] [--repeat N] [--keep DIR]
+    .venv/bin/python bench/iso.py [--quick] [--size-mib N] [--repeat N] [--keep DIR] [--baseline DIR]
 
 Generates a reference folder (about 70% incompressible media-like files, 30% text; 1 GiB, or
-256 MiB with --quick), then times, in the same run and on the same warm page cache:
+256 MiB with --quick), then times, in the same run and on the same warm page cache, each
+tool ``--repeat`` times interleaved (icefloe, xorriso, genisoimage, icefloe, ...), the best
+of each counting:
 
-- icefloe ``build_image`` (ISO 9660 + Joliet + Rock Ridge + UDF, SHA-256 of every file and of
-  the image computed while writing),
-- ``xorriso -as mkisofs -R -J`` (xorriso cannot write UDF),
-- ``genisoimage -R -J -udf`` (the closest peer with UDF), when installed.
+- icefloe ``plan_tree`` + ``build_image`` (ISO 9660 + Joliet + Rock Ridge + UDF, SHA-256 of
+  every file and of the image computed while writing, the image fsynced),
+- ``xorriso -as mkisofs -R -J`` (xorriso cannot write UDF), then ``sync`` of its image,
+- ``genisoimage -R -J -udf`` (the closest peer with UDF), then ``sync``, when installed.
+
+Every side fsyncs its image, as icefloe must before the image counts as written. Then the
+read-back check: icefloe ``verify_image`` (every file through UDF against its SHA-256)
+against ``7zz t -tudf`` (reads every file through UDF) and ``sha256sum`` of the image,
+interleaved the same way.
 
 Each runs in its own process; CPU time and peak RSS come from GNU time (``wait4`` without
 it). icefloe also runs on a quarter of the folder and on one sparse file as large as the
 folder, to show its memory does not grow with the data (only with the number of files).
-Prints a table with time and memory against icefloe. Not a test: numbers depend on the machine.
+Prints a table with time and memory against icefloe, the ratios against the peers and the
+load average before and after. Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -36,6 +44,12 @@ import sys
 from pathlib import Path
 from icefloe.disc import build_image, plan_tree
 build_image(plan_tree(Path(sys.argv[1]), "bd-r-dl"), Path(sys.argv[2]))
+"""
+
+ICEFLOE_VERIFY = """
+import sys
+from icefloe.disc import read_sidecar, verify_image
+verify_image(sys.argv[1], read_sidecar(sys.argv[1]).checksums)
 """
 
 
@@ -70,8 +84,8 @@ def warm(root: Path) -> None:
                     pass
 
 
-def run(cmd: list[str], out: Path) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, peak RSS bytes) of one child process.
+def run(cmd: list[str], out: Path | None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS bytes) of one child process; removes ``out`` after.
 
     Peak RSS comes from GNU time when installed: a child forked from this Python process
     would otherwise report this process's own RSS as its peak.
@@ -94,16 +108,35 @@ def run(cmd: list[str], out: Path) -> tuple[float, float, int]:
             kib, cpus = line.split()
             rss = int(kib.split("=")[1]) * 1024
             cpu = sum(float(x) for x in cpus.split("=")[1].split("+"))
-    if out.exists():
-        out.unlink()
+    if out is not None:
+        for leftover in out.parent.glob(out.name + "*"):
+            leftover.unlink()
     return seconds, cpu, rss
 
 
+def synced(cmd: list[str], out: Path) -> list[str]:
+    """``cmd``, then an fsync of its output (coreutils ``sync FILE``), timed as one."""
+    return ["sh", "-c", '"$@" && sync "$0"', str(out), *cmd]
+
+
+def interleaved(repeat: int, cmds: list[tuple[list[str], Path | None]]) -> list[tuple[float, float, int]]:
+    """Each command ``repeat`` times, taking turns (A B A B ...); the fastest run of each.
+
+    Other load on the machine only slows runs down, and taking turns spreads it over all.
+    """
+    runs: list[list[tuple[float, float, int]]] = [[] for _ in cmds]
+    for _ in range(repeat):
+        for i, (cmd, out) in enumerate(cmds):
+            runs[i].append(run(cmd, out))
+    return [(*min(r)[:2], max(x[2] for x in r)) for r in runs]
+
+
 def best(repeat: int, cmd: list[str], out: Path) -> tuple[float, float, int]:
-    """The fastest of ``repeat`` runs (other load on the machine only slows runs down)."""
-    runs = [run(cmd, out) for _ in range(repeat)]
-    fastest = min(runs)
-    return fastest[0], fastest[1], max(r[2] for r in runs)
+    return interleaved(repeat, [(cmd, out)])[0]
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -112,6 +145,9 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, help="data size in MiB")
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best counts")
     parser.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
+    parser.add_argument("--baseline", type=Path,
+                        help="also time the icefloe package in this folder (e.g. an older "
+                             "`git archive` of icefloe/), interleaved with the others")
     args = parser.parse_args()
     size = (args.size_mib or (256 if args.quick else 1024)) * MIB
 
@@ -122,28 +158,49 @@ def main() -> None:
             print(f"generating {size // MIB} MiB in {data} ...", file=sys.stderr)
             generate(data, size)
         warm(data)
+        load_before = load()
         out = work / "out.iso"
         py = [sys.executable, "-c", ICEFLOE_BUILD]
-        rows = [("icefloe (pycdlib, +UDF, +SHA-256)", size, *best(args.repeat, [*py, str(data), str(out)], out))]
-        rows.append(("icefloe on 1/4 of the folder", size // 4,
-                     *best(args.repeat, [*py, str(data / "part1"), str(out)], out)))
+        sides: list[tuple[str, list[str]]] = [
+            ("icefloe (pycdlib, +UDF, +SHA-256)", [*py, str(data), str(out)]),
+            ("xorriso -as mkisofs -R -J, sync", synced(
+                ["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(out), str(data)], out)),
+        ]
+        if args.baseline:
+            sides.insert(1, (f"icefloe from {args.baseline}"[:38], [
+                "env", f"PYTHONPATH={args.baseline.resolve()}", *py, str(data), str(out)]))
+        if shutil.which("genisoimage"):
+            sides.append(("genisoimage -R -J -udf, sync", synced(
+                ["genisoimage", "-quiet", "-R", "-J", "-udf", "-o", str(out), str(data)], out)))
+        timed = interleaved(args.repeat, [(cmd, out) for _, cmd in sides])
+        rows = [(name, size, *t) for (name, _), t in zip(sides, timed, strict=True)]
+        rows.insert(1, ("icefloe on 1/4 of the folder", size // 4,
+                        *best(args.repeat, [*py, str(data / "part1"), str(out)], out)))
         sparse = work / "one-file"
         sparse.mkdir(exist_ok=True)
         with open(sparse / "video.mov", "wb") as handle:
             handle.truncate(size)
-        rows.append(("icefloe, one sparse file of that size", size,
-                     *best(1, [*py, str(sparse), str(out)], out)))
-        xorriso = ["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(out), str(data)]
-        rows.append(("xorriso -as mkisofs -R -J", size, *best(args.repeat, xorriso, out)))
-        if shutil.which("genisoimage"):
-            gen = ["genisoimage", "-quiet", "-R", "-J", "-udf", "-o", str(out), str(data)]
-            rows.append(("genisoimage -R -J -udf", size, *best(args.repeat, gen, out)))
+        rows.insert(2, ("icefloe, one sparse file of that size", size,
+                        *best(1, [*py, str(sparse), str(out)], out)))
+        shutil.rmtree(sparse)
+        run([*py, str(data), str(out)], None)  # kept for the read-back check
+        checks: list[tuple[str, list[str]]] = [
+            ("icefloe verify_image (UDF, SHA-256)", [sys.executable, "-c", ICEFLOE_VERIFY, str(out)]),
+            ("7zz t -tudf (reads all through UDF)", ["7zz", "t", "-tudf", str(out)]),
+            ("sha256sum of the image", ["sha256sum", str(out)]),
+        ]
+        if args.baseline:
+            checks.insert(1, (f"verify_image from {args.baseline}"[:38], [
+                "env", f"PYTHONPATH={args.baseline.resolve()}", sys.executable, "-c",
+                ICEFLOE_VERIFY, str(out)]))
+        verify = interleaved(args.repeat, [(cmd, None) for _, cmd in checks])
+        load_after = load()
     finally:
         shutil.rmtree(work, ignore_errors=True)  # the data too, unless it lives in --keep
 
     base = rows[0][2]
-    print(f"\nISO build of {size // MIB} MiB, {os.cpu_count()} CPUs, fastest of {args.repeat}; "
-          "icefloe fsyncs its image, the others do not\n")
+    print(f"\nISO build of {size // MIB} MiB, {os.cpu_count()} CPUs, fastest of {args.repeat} "
+          "interleaved; every tool fsyncs its image\n")
     print(f"| {'tool':38} | {'wall s':>6} | {'CPU s':>6} | {'MB/s':>6} | {'peak RSS MiB':>12} | {'time vs icefloe':>15} |")
     print(f"|{'-' * 40}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 14}|{'-' * 17}|")
     for name, nbytes, wall, cpu, rss in rows:
@@ -151,6 +208,19 @@ def main() -> None:
             f"| {name:38} | {wall:6.2f} | {cpu:6.2f} | {nbytes / wall / 1e6:6.0f} | "
             f"{rss / MIB:12.1f} | {wall / base:14.2f}x |"
         )
+    for (name, _), (wall, cpu, rss) in zip(checks, verify, strict=True):
+        print(
+            f"| {name:38} | {wall:6.2f} | {cpu:6.2f} | {size / wall / 1e6:6.0f} | "
+            f"{rss / MIB:12.1f} | {wall / verify[0][0]:14.2f}x |"
+        )
+    print()
+    for name, _, wall, _, _ in rows[1:]:
+        if name.startswith(("icefloe on", "icefloe,")):
+            continue
+        print(f"icefloe builds {wall / base:.2f}x as fast as {name}")
+    for (name, _), (wall, _, _) in zip(checks[1:], verify[1:], strict=True):
+        print(f"icefloe verifies {wall / verify[0][0]:.2f}x as fast as {name}")
+    print(f"load average (1, 5, 15 min): before {load_before}, after {load_after}")
 
 
 if __name__ == "__main__":
