@@ -12,6 +12,7 @@ import typer
 
 from icefloe.cli.app import app, info, print_json, state
 from icefloe.cli.helptext import ROUTINE, SET_UP
+from icefloe.cli.render import size
 from icefloe.cli.prefect_edge import quiet_tracebacks
 from icefloe.errors import IcefloeError, StageFailed, UsageError
 
@@ -71,7 +72,7 @@ def archive(
     if as_json:
         print_json(result)
     elif dry_run:
-        info(f"{label}: {result['files']} files, {result['bytes']:,} bytes would be archived "
+        info(f"{label}: {result['files']} files, {size(result['bytes'])} would be archived "
              f"({result['disc']} discs, {result['backend']} {result['container']})")
     else:
         info(f"{label}: set {result['set']}, {len(result['volumes'])} archive(s), "
@@ -168,10 +169,11 @@ def demo(
     if not os.environ.get("PREFECT_API_URL"):
         os.environ["PREFECT_HOME"] = str(root / "prefect")
 
-    from icefloe.standin import Standin, StandinOptions
+    from icefloe.cli.app import standin_package
 
-    options = StandinOptions(job_delay_s=2.0, inventory_lag_s=0.0, storage_dir=root / "standin")
-    with Standin(port=0, options=options) as standin:
+    kit = standin_package()
+    options = kit.StandinOptions(job_delay_s=2.0, inventory_lag_s=0.0, storage_dir=root / "standin")
+    with kit.Standin(port=0, options=options) as standin:
         os.environ["AWS_ENDPOINT_URL"] = standin.url
         info(f"stand-in: {standin.url}; sample partition: {size_mib} MiB in {root / 'partitions/photos-a'}")
         _create_container(backend)
@@ -231,4 +233,4 @@ def _show_catalog(config: Path) -> None:
     with Catalog.open(settings.catalog_path) as catalog:
         for row in catalog.report():
             checks = ", ".join(k for k, ok in row["checks"].items() if ok)
-            info(f"  {row['archive']}: {row['size']:,} bytes -> {' '.join(row['copies'])} [{checks}]")
+            info(f"  {row['archive']}: {size(row['size'])} -> {' '.join(row['copies'])} [{checks}]")
