@@ -9,6 +9,7 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND
+from icefloe.cli.render import size
 from icefloe.config import ArchiveConfig
 from icefloe.passwords import check_for_archiving
 
@@ -110,8 +111,8 @@ def consolidate(
              "`icefloe sets abandon` it to consolidate again")
     count = len(result.volumes)
     info(
-        f"{label}: {result.file_count} files, {result.total_bytes / 1e9:.2f} GB -> "
-        f"{result.archive_bytes / 1e9:.2f} GB in {count} volume{'s' if count != 1 else ''}"
+        f"{label}: {result.file_count} files, {size(result.total_bytes)} -> "
+        f"{size(result.archive_bytes)} in {count} volume{'s' if count != 1 else ''}"
         f", {'encrypted' if result.encrypted else 'NOT encrypted (archive.encrypt = false)'}; "
         f"tested in {result.seconds:.0f} s"
     )

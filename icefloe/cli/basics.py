@@ -53,10 +53,9 @@ def standin(
     Tune it with ICEFLOE_STANDIN_* variables (docs/standin.md): job delay, inventory lag,
     fault rate, latency, bandwidth cap.
     """
-    from icefloe.cli.app import standin_package
+    from icefloe.standin import options_from_env, serve_forever
 
-    kit = standin_package()
-    kit.serve_forever("127.0.0.1", port, kit.options_from_env(os.environ))
+    serve_forever("127.0.0.1", port, options_from_env(os.environ))
 
 
 catalog_app = typer.Typer(

@@ -222,4 +222,4 @@ def jobs(
         print_json(asdict(fetched))
         return
     typer.echo(fetched.path)
-    info(f"{fetched.size} bytes" + (f", checked against {fetched.verified}" if fetched.verified else ""))
+    info(size(fetched.size) + (f", checked against {fetched.verified}" if fetched.verified else ""))

@@ -9,6 +9,7 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND, ROUTINE
+from icefloe.cli.render import size
 from icefloe.errors import InputNotFound, UsageError
 
 # Spelled out so --help lists them without importing the disc code (a test holds them equal
@@ -126,7 +127,7 @@ def _build(plans, target_dir: Path, names, catalog, as_json: bool) -> None:
             record_image(catalog, image)
         with progress_bar(f"verify {name}") as bar:
             verify_recorded_image(catalog, image.path, progress=bar)
-        info(f"{name}: {image.size} bytes, every file read back through UDF and matched")
+        info(f"{name}: {size(image.size)}, every file read back through UDF and matched")
         built.append(image)
     if catalog is not None and built:
         from icefloe.disc.records import label_set
@@ -201,7 +202,7 @@ def burn(
         print_json({"image": result.image, "device": result.device, "size": result.size,
                     "sha256": result.readback_sha256, "ok": result.ok})
     else:
-        info(f"{image.name}: {result.size} bytes read back from {device} and matched")
+        info(f"{image.name}: {size(result.size)} read back from {device} and matched")
 
 
 discs_app = typer.Typer(help="The discs in the safe: the yearly check of each.", no_args_is_help=True)

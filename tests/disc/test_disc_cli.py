@@ -72,7 +72,7 @@ def test_set_images_from_the_catalog(icefloe, workspace: Path, tmp_path: Path,
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["iso", ".", "--disc", "cd-r"], 2, "icefloe: unknown disc type 'cd-r'"),
+        (["iso", ".", "--disc", "cd-r"], 2, "icefloe: Invalid value for '--disc' / '-d': Value error, 'cd-r' is not one of 'dvd+r'"),
         (["iso", "no-such-set"], 2, "icefloe: no-such-set is neither a folder nor an archive set"),
         (["burn", "missing.iso"], 2, "icefloe: no burner given"),
         (["burn", "missing.iso", "--device", "/dev/sr0"], 2, "icefloe: missing.iso does not exist"),
