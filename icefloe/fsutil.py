@@ -92,13 +92,19 @@ def _unlocked(path: Path) -> bool:
     except FileNotFoundError:
         return True
     try:
+        return _lock_at_once(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock_at_once(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False when a live process holds one."""
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
             return False
         raise
-    finally:
-        os.close(fd)
     return True
 
 
@@ -137,3 +143,33 @@ def remove_leftovers(folder: Path, pattern: re.Pattern[str], grace_s: float = LE
     if removed:
         fsync_dir(Path(folder))
     return removed
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Hold a shared lock on the finished file ``path`` while reading it, so that
+    ``remove_unlocked`` (icefloe clean) leaves it alone meanwhile."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_unlocked(path: Path) -> bool:
+    """Remove the file ``path`` unless a live process holds a lock on it (a writer or a reader
+    under ``reading``). The check and the unlink happen under our own exclusive lock, so no
+    reader can start in between. Returns whether it was removed (False: held, or gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        if not _lock_at_once(fd):
+            return False
+        os.unlink(path)
+    finally:
+        os.close(fd)
+    fsync_dir(Path(path).parent)
+    return True

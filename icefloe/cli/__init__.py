@@ -18,6 +18,7 @@ from icefloe.cli.prefect_edge import apply_defaults, as_prefect_failure
 from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     archive,
     basics,
+    clean,
     coldstore,
     disc,
     inventory,
