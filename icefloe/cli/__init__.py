@@ -29,6 +29,7 @@ from icefloe.cli import (  # noqa: F401  (each module registers its commands)
     restore,
     service,
     sets,
+    setdetail,
 )
 from icefloe.cli.helptext import finish
 from icefloe.errors import IcefloeError
