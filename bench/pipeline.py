@@ -125,7 +125,7 @@ def main() -> None:
     size = 128 if args.quick else args.size_mib
 
     from icefloe.sample import make_sample_partition
-    from icefloe.standin import Standin, StandinOptions
+    from icefloe_standin import Standin, StandinOptions
 
     base = Path(tempfile.mkdtemp(prefix="icefloe-bench-pipeline-"))
     try:

@@ -35,7 +35,7 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["object"]:
     """One local AWS stand-in (S3 + Glacier vault API) on 127.0.0.1 for the whole session."""
-    from icefloe.standin import Standin, StandinOptions
+    from icefloe_standin import Standin, StandinOptions
 
     options = StandinOptions(storage_dir=tmp_path_factory.mktemp("standin"))
     with Standin(port=0, options=options) as server:
@@ -45,7 +45,7 @@ def standin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["object
 @pytest.fixture
 def standin(standin_server, monkeypatch: pytest.MonkeyPatch):
     """The shared stand-in with default options and fresh counters; AWS_ENDPOINT_URL points at it."""
-    from icefloe.standin import StandinOptions
+    from icefloe_standin import StandinOptions
 
     standin_server.set_options(**{k: v for k, v in vars(StandinOptions()).items() if k != "storage_dir"})
     standin_server.reset_counters()

@@ -132,3 +132,18 @@ def progress_bar(label: str = "") -> Iterator[RichProgress]:
 def exit_with(message: str, code: int) -> None:
     typer.echo(f"icefloe: {message}", err=True)
     sys.exit(code)
+
+
+def standin_package() -> Any:
+    """The local AWS stand-in (the ``standin`` extra); one line when it is not installed."""
+    try:
+        import icefloe_standin
+        import moto  # noqa: F401 - the stand-in's S3 imports it only as it starts
+    except ImportError as exc:
+        from icefloe.errors import UsageError
+
+        raise UsageError(
+            f"the local AWS stand-in is not installed ({exc.name or exc} is missing): "
+            "pip install 'icefloe[standin]' (real AWS does not need it)"
+        ) from None
+    return icefloe_standin

@@ -53,9 +53,10 @@ def standin(
     Tune it with ICEFLOE_STANDIN_* variables (docs/standin.md): job delay, inventory lag,
     fault rate, latency, bandwidth cap.
     """
-    from icefloe.standin import options_from_env, serve_forever
+    from icefloe.cli.app import standin_package
 
-    serve_forever("127.0.0.1", port, options_from_env(os.environ))
+    kit = standin_package()
+    kit.serve_forever("127.0.0.1", port, kit.options_from_env(os.environ))
 
 
 catalog_app = typer.Typer(

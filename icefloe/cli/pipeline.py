@@ -169,10 +169,11 @@ def demo(
     if not os.environ.get("PREFECT_API_URL"):
         os.environ["PREFECT_HOME"] = str(root / "prefect")
 
-    from icefloe.standin import Standin, StandinOptions
+    from icefloe.cli.app import standin_package
 
-    options = StandinOptions(job_delay_s=2.0, inventory_lag_s=0.0, storage_dir=root / "standin")
-    with Standin(port=0, options=options) as standin:
+    kit = standin_package()
+    options = kit.StandinOptions(job_delay_s=2.0, inventory_lag_s=0.0, storage_dir=root / "standin")
+    with kit.Standin(port=0, options=options) as standin:
         os.environ["AWS_ENDPOINT_URL"] = standin.url
         info(f"stand-in: {standin.url}; sample partition: {size_mib} MiB in {root / 'partitions/photos-a'}")
         _create_container(backend)

@@ -123,11 +123,11 @@ def test_after_a_rebuild_the_existing_copy_is_found_before_any_resume(standin, k
 def test_once_the_vault_forgot_the_upload_an_inventory_decides(
     standin, killed, monkeypatch, tmp_path
 ) -> None:
-    import icefloe.standin.vault
+    import icefloe_standin.vault
 
     cfg, config, src, data, catalog_path, record, made = killed
     # Past AWS's "short period": a repeated Complete no longer answers.
-    monkeypatch.setattr(icefloe.standin.vault, "COMPLETE_REPEAT_WINDOW_S", -1.0)
+    monkeypatch.setattr(icefloe_standin.vault, "COMPLETE_REPEAT_WINDOW_S", -1.0)
     with Catalog.open(catalog_path) as catalog:
         store = open_coldstore(cfg, catalog)
         with pytest.raises(JobNotReady, match="only an inventory can tell") as exc:

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from icefloe.standin import Standin, StandinOptions
+from icefloe_standin import Standin, StandinOptions
 
 CREDENTIALS = {
     "region_name": "us-east-1",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from icefloe.errors import ConfigInvalid, UsageError
-from icefloe.standin import Standin, StandinOptions, options_from_env, serve_forever
+from icefloe_standin import Standin, StandinOptions, options_from_env, serve_forever
 
 
 def test_options_from_env() -> None:

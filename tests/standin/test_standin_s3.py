@@ -13,7 +13,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from icefloe.standin.s3 import parse_request
+from icefloe_standin.s3 import parse_request
 
 MIB = 1024 * 1024
 CHUNK = 5 * MIB  # S3's smallest part

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from icefloe.standin.apierror import invalid_parameter, missing_parameter, not_found
-from icefloe.standin.records import Archive, Vault, check_description, iso, new_id
+from icefloe_standin.apierror import invalid_parameter, missing_parameter, not_found
+from icefloe_standin.records import Archive, Vault, check_description, iso, new_id
 from icefloe.treehash import MIB
 
 JOB_ID_LENGTH = 92

@@ -6,8 +6,8 @@ under ``/_standin/`` for counters, runtime options, fault injection and corrupti
 See docs/standin.md.
 """
 
-from icefloe.standin.options import StandinOptions, options_from_env
-from icefloe.standin.server import DEFAULT_HOST, DEFAULT_PORT, Standin, serve_forever
+from icefloe_standin.options import StandinOptions, options_from_env
+from icefloe_standin.server import DEFAULT_HOST, DEFAULT_PORT, Standin, serve_forever
 
 __all__ = [
     "DEFAULT_HOST",

@@ -20,14 +20,14 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 from icefloe.errors import UsageError
-from icefloe.standin.app import StandinApp
-from icefloe.standin.options import StandinOptions
-from icefloe.standin.vault import VaultStore
+from icefloe_standin.app import StandinApp
+from icefloe_standin.options import StandinOptions
+from icefloe_standin.vault import VaultStore
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9566
 
-log = logging.getLogger("icefloe.standin")
+log = logging.getLogger("standin")
 
 
 class Standin:

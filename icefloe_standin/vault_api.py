@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from icefloe.standin.apierror import (
+from icefloe_standin.apierror import (
     ApiError,
     glacier_error,
     invalid_parameter,
@@ -21,10 +21,10 @@ from icefloe.standin.apierror import (
     no_longer_supported,
     status_line,
 )
-from icefloe.standin.counters import Counters
-from icefloe.standin.jobs import new_job
-from icefloe.standin.options import StandinOptions
-from icefloe.standin.vault import Vault, VaultStore
+from icefloe_standin.counters import Counters
+from icefloe_standin.jobs import new_job
+from icefloe_standin.options import StandinOptions
+from icefloe_standin.vault import Vault, VaultStore
 
 _A = r"/(?P<account>[^/]+)"
 _V = _A + r"/vaults/(?P<vault>[^/]+)"

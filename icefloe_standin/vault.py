@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from icefloe.standin.apierror import ApiError, invalid_parameter, missing_parameter, not_found
-from icefloe.standin.records import (
+from icefloe_standin.apierror import ApiError, invalid_parameter, missing_parameter, not_found
+from icefloe_standin.records import (
     CHUNK,
     Archive,
     Part,
@@ -35,7 +35,7 @@ from icefloe.standin.records import (
 from icefloe.treehash import MIB, TreeHasher, tree_hash_of_part_hashes
 
 if TYPE_CHECKING:
-    from icefloe.standin.jobs import Job
+    from icefloe_standin.jobs import Job
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 MIN_PART_SIZE = MIB

@@ -18,14 +18,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from icefloe.errors import ConfigInvalid
-from icefloe.standin.apierror import ApiError, glacier_error, json_response, s3_error
-from icefloe.standin.counters import Counters
-from icefloe.standin.faults import Corrupter, Fault, FaultInjector, flip_byte
-from icefloe.standin.options import StandinOptions
-from icefloe.standin.s3 import S3Layer, parse_request
-from icefloe.standin.shaping import PacedInput, Pacer, paced_chunks
-from icefloe.standin.vault import VaultStore
-from icefloe.standin.vault_api import GLACIER_PATH, Body, VaultApi, route
+from icefloe_standin.apierror import ApiError, glacier_error, json_response, s3_error
+from icefloe_standin.counters import Counters
+from icefloe_standin.faults import Corrupter, Fault, FaultInjector, flip_byte
+from icefloe_standin.options import StandinOptions
+from icefloe_standin.s3 import S3Layer, parse_request
+from icefloe_standin.shaping import PacedInput, Pacer, paced_chunks
+from icefloe_standin.vault import VaultStore
+from icefloe_standin.vault_api import GLACIER_PATH, Body, VaultApi, route
 
 ADMIN_PREFIX = "/_standin/"
 DEFAULT_REGION = "us-east-1"

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from icefloe.standin.apierror import invalid_parameter, missing_parameter
+from icefloe_standin.apierror import invalid_parameter, missing_parameter
 from icefloe.treehash import MIB, TreeHasher
 
 if TYPE_CHECKING:
-    from icefloe.standin.jobs import Job
+    from icefloe_standin.jobs import Job
 
 MAX_DESCRIPTION = 1024
 CHUNK = MIB
