@@ -59,7 +59,7 @@ def build_images_task(
         ],
         description=f"Disc images of {set_name}",
     )
-    get_run_logger().info("wrote %d %s image(s) for %s in %s", len(infos), disc, set_name, out)
+    get_run_logger().info("wrote %d %s image(s) for %s", len(infos), disc, set_name)  # which ones: the table artifact
     return [i.path for i in infos]
 
 
@@ -104,6 +104,6 @@ def burn_image_task(
             tool=tool or settings.archive.burn_tool,
             progress=ArtifactProgress(f"burn {Path(image_path).name}"),
         )
-    get_run_logger().info("%s burned to %s and read back: %s", Path(image_path).name, result.device,
-                          result.readback_sha256)
+    get_run_logger().info("%s burned to %s and read back: SHA-256 %s…", Path(image_path).name,
+                          result.device, result.readback_sha256[:16])
     return result.readback_sha256
