@@ -297,12 +297,20 @@ def hash_extents(
                 n = os.preadv(fd, [view], pos)
                 if not n:
                     raise EOFError(f"bytes {pos}-{end} are past the end")
-                busy[slot] = hasher.submit(sha.update, view[:n])
                 pos += n
+                busy[slot] = hasher.submit(_hash_range_block, sha, view[:n], pos == end)
+                if pos == end:
+                    digests[i] = busy[slot]
                 slot = (slot + 1) % DEPTH
                 on_progress(n)
-            digests[i] = hasher.submit(sha.hexdigest)
+            if not length:
+                digests[i] = hasher.submit(sha.hexdigest)
         return [job.result() for job in digests]  # type: ignore[union-attr]
     finally:
         for hasher in hashers:
             hasher.shutdown(cancel_futures=True)
+
+
+def _hash_range_block(sha: Any, view: memoryview, last: bool) -> str | None:
+    sha.update(view)
+    return sha.hexdigest() if last else None
