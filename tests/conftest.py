@@ -74,3 +74,21 @@ def workspace(tmp_path: Path) -> Path:
 def no_catalog_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests whose clears have no cold store: no catalog snapshot is attempted."""
     monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")
+
+
+# Every test gets one kind, so `pytest -m unit` is the quick loop: integration tests start a
+# server (Prefect, the stand-in, sshd, Postgres, systemd units) and ui tests drive Chromium.
+SERVERS = {"prefect_harness", "standin", "standin_server", "sshd", "postgres"}
+UI_FILES = {"test_ui.py", "test_household_page.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in UI_FILES and "chromium" in item.path.read_text(errors="replace"):
+            kind = "ui"
+        elif SERVERS & set(getattr(item, "fixturenames", ())) or item.path.parent.name in {
+            "lifecycle", "service", "notify", "flows"}:
+            kind = "integration"
+        else:
+            kind = "unit"
+        item.add_marker(getattr(pytest.mark, kind))
