@@ -15,39 +15,74 @@
 
 Modules: ``retrieval`` (plan, jobs, waiting), ``download`` (ranged, verified, resumable),
 ``sources`` (volumes from files, mounted discs, ISO images), ``sevenzip`` (the archive read
-folder by folder), ``extract`` (verify against the manifest, place with mtimes), ``place``
+folder by folder), ``header`` (the 7z header), ``coders`` (7zAES, Copy, LZMA2), ``extract`` (verify against the manifest, place with mtimes), ``place``
 (staging and safe placement), ``run`` (whole restores), ``rebuild``
 (the catalog from an inventory or listing), ``cost`` (the estimate), ``options``.
 Formats and exit codes are in docs/restore.md.
 """
 
-from icefloe.restore.cost import Estimate, estimate
-from icefloe.restore.download import Downloaded, download_job_output
-from icefloe.restore.extract import ExtractReport, Problem, extract_set
-from icefloe.restore.options import RestoreOptions, restore_options
-from icefloe.restore.rebuild import RebuildResult, apply_inventory, rebuild_catalog
-from icefloe.restore.retrieval import (
-    RestorePlan,
-    RetrievalPending,
-    VolumeNeed,
-    fetch_volume,
-    plan_restore,
-    resolve_sets,
-    start_retrievals,
-    wait_for_job,
-)
-from icefloe.restore.run import (
-    SetRestore,
-    learn_manifest,
-    restore_from_coldstore,
-    restore_from_discs,
-)
-from icefloe.restore.sources import (
-    MissingVolume,
-    VolumeSource,
-    file_source,
-    gather_discs,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are loaded when first used: extracting from discs needs neither the cold store nor
+# the configuration (their imports cost more than a second of a busy machine's time).
+_WHERE = {
+    "cost": ("Estimate", "estimate"),
+    "download": ("Downloaded", "download_job_output"),
+    "extract": ("ExtractReport", "Problem", "extract_set"),
+    "options": ("RestoreOptions", "restore_options"),
+    "rebuild": ("RebuildResult", "apply_inventory", "rebuild_catalog"),
+    "retrieval": ("RestorePlan", "RetrievalPending", "VolumeNeed", "fetch_volume", "plan_restore",
+                  "resolve_sets", "start_retrievals", "wait_for_job"),
+    "run": ("SetRestore", "learn_manifest", "restore_from_coldstore", "restore_from_discs"),
+    "sources": ("MissingVolume", "VolumeSource", "file_source", "gather_discs"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+if TYPE_CHECKING:
+    from icefloe.restore.cost import Estimate, estimate
+    from icefloe.restore.download import Downloaded, download_job_output
+    from icefloe.restore.extract import ExtractReport, Problem, extract_set
+    from icefloe.restore.options import RestoreOptions, restore_options
+    from icefloe.restore.rebuild import RebuildResult, apply_inventory, rebuild_catalog
+    from icefloe.restore.retrieval import (
+        RestorePlan,
+        RetrievalPending,
+        VolumeNeed,
+        fetch_volume,
+        plan_restore,
+        resolve_sets,
+        start_retrievals,
+        wait_for_job,
+    )
+    from icefloe.restore.run import (
+        SetRestore,
+        learn_manifest,
+        restore_from_coldstore,
+        restore_from_discs,
+    )
+    from icefloe.restore.sources import (
+        MissingVolume,
+        VolumeSource,
+        file_source,
+        gather_discs,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Downloaded", "Estimate", "ExtractReport", "MissingVolume", "Problem", "RebuildResult",

@@ -4,8 +4,9 @@ The set's volumes are read as one stream (:mod:`icefloe.restore.sources`) and ea
 archive's folders (7z compressed streams) is decoded on its own (:mod:`icefloe.restore.sevenzip`),
 two at a time, so damage stays local: a folder that fails to decode (a flipped byte, a missing volume) loses
 the files it holds from the failing one on, and every other file is still extracted. Each
-file is hashed as it is written and must match both the 7z CRC and the manifest's SHA-256
-before it is renamed into place (:mod:`icefloe.restore.place`) with its mtime; folders,
+file is hashed as it is written and must match both the 7z CRC and the manifest's SHA-256;
+then a placing thread fsyncs it and renames it into place (:mod:`icefloe.restore.place`) with
+its mtime, while the folder threads decode on. The restore returns once all are placed; folders,
 empty folders and symlinks come back too. The manifest is the copy inside the archive
 (``.icefloe/<set>.manifest.json``), else the sidecar from the discs; without either, files
 are checked against the 7z CRCs alone and the report says so.
@@ -24,7 +25,7 @@ import os
 import threading
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,8 +46,7 @@ from icefloe.restore.sevenzip import (
     Member,
     damaged_volumes,
     decode,
-    layout,
-    open_archive,
+    read_archive,
     read_inner_manifest,
 )
 from icefloe.restore.sources import (
@@ -141,9 +141,9 @@ def extract_set(
 
     ``select`` is a glob on paths in the archive (``photos/2019/*``; a folder selects what is in
     it). ``workers`` folders are decoded at once, each on its own handles (LZMA and AES release
-    the GIL); memory is about ``workers`` x 2 MiB plus the header. Raises MissingVolume,
-    PasswordError or ChecksumMismatch only when nothing can be restored; otherwise returns
-    the report, problems included.
+    the GIL); memory is about ``workers`` x (3 MiB + the LZMA2 dictionary) plus the header.
+    Raises MissingVolume, PasswordError or ChecksumMismatch only when nothing can be restored;
+    otherwise returns the report, problems included.
     """
     progress = progress or NullProgress()
     sources = list(sources)
@@ -156,11 +156,7 @@ def extract_set(
     volume_problems = [f"volume {name} is missing" for name in missing]
     reader = VolumeReader(sources)
     try:
-        archive = open_archive(reader, sources, password, archive_name)
-        try:
-            folders, members = layout(archive)
-        finally:
-            archive.close()
+        folders, members = read_archive(reader, sources, password, archive_name)
         manifest = read_inner_manifest(reader, folders, password)
         source = "archive"
         if manifest is None and sidecar is not None:
@@ -185,6 +181,12 @@ def extract_set(
     )
 
 
+# Verified files wait in the page cache for a placing thread to fsync and rename them, so the
+# decoding threads never wait for the disk; their data is not held in memory here.
+PLACERS = 2
+MAX_STAGED = 16  # files written and verified, not yet placed
+
+
 def _write_error(exc: OSError, target: Path) -> IcefloeError:
     if exc.errno == errno.ENOSPC:
         return NotEnoughSpace(f"{target} is full: free some space (or restore elsewhere) and run the "
@@ -203,6 +205,9 @@ class _Run:
         self.seen: set[str] = set()
         self._lock = threading.Lock()  # counters and lists, updated by the folder threads
         self.damaged_folders: set[int] = set()
+        self._placing: ThreadPoolExecutor | None = None
+        self._placed: list[Future] = []
+        self._room = threading.BoundedSemaphore(MAX_STAGED)
 
     def wanted(self, path: str) -> bool:
         if path.startswith(mf.INNER_DIR + "/") or path == mf.INNER_DIR:
@@ -240,9 +245,6 @@ class _Run:
         for member in dirs:
             self._dir(member)
         links: list[tuple[Member, bytes]] = []
-        for member in chosen:
-            if member.folder is None and self.kind_of(member) == "file":
-                self._file(member, iter(()), links)
         wanted_ids = {id(m) for m in chosen}
         todo = [f for f in folders if any(id(m) in wanted_ids for m in f.members)]
         todo.sort(key=lambda f: -sum(f.unpacksizes))  # the longest first, so the threads end together
@@ -252,12 +254,18 @@ class _Run:
                 self._folder(reader, folder, password, wanted_ids, links)
 
         try:
-            if workers > 1 and len(todo) > 1:
-                with ThreadPoolExecutor(min(workers, len(todo)), thread_name_prefix="icefloe-extract") as pool:
-                    list(pool.map(one, todo))
-            else:
-                for folder in todo:
-                    one(folder)
+            with ThreadPoolExecutor(PLACERS, thread_name_prefix="icefloe-place") as self._placing:
+                for member in chosen:
+                    if member.folder is None and self.kind_of(member) == "file":
+                        self._file(member, iter(()), links)
+                if workers > 1 and len(todo) > 1:
+                    with ThreadPoolExecutor(min(workers, len(todo)), thread_name_prefix="icefloe-extract") as pool:
+                        list(pool.map(one, todo))
+                else:
+                    for folder in todo:
+                        one(folder)
+            for future in self._placed:
+                future.result()  # a disk error while placing
             for member, data in links:
                 self._symlink(member, data)
         finally:
@@ -302,17 +310,16 @@ class _Run:
             return
         staged = self.placer.staging_file()
         sha, crc, size = hashlib.sha256(), 0, 0
+        out = open(staged, "wb", buffering=0)  # noqa: SIM115 - closed here on error, else by _place
         try:
-            with open(staged, "wb") as out:
-                for data in chunks:
-                    out.write(data)
-                    sha.update(data)
-                    crc = zlib.crc32(data, crc)
-                    size += len(data)
-                    self.progress.on_progress(len(data))
-                out.flush()
-                os.fsync(out.fileno())
+            for data in chunks:
+                out.write(data)
+                sha.update(data)
+                crc = zlib.crc32(data, crc)
+                size += len(data)
+                self.progress.on_progress(len(data))
         except BaseException as exc:
+            out.close()
             staged.unlink(missing_ok=True)
             self.progress.on_progress(-size)
             if isinstance(exc, OSError):
@@ -329,11 +336,27 @@ class _Run:
         elif item is not None and size != item.size:
             why = f"{size} bytes, the manifest says {item.size}"
         if why:
+            out.close()
             staged.unlink(missing_ok=True)
             if member.folder is not None:
                 self.damaged_folders.add(member.folder)
             return self.problem(member.name, "damaged", why)
         mtime = item.mtime_ns if item is not None else member.mtime_ns
+        # The fsync and the rename go to a placing thread: this one decodes on meanwhile.
+        self._room.acquire()
+        future = self._placing.submit(self._place, out, staged, member, rel, digest, mtime, size)
+        future.add_done_callback(lambda _: self._room.release())
+        with self._lock:
+            self._placed.append(future)
+
+    def _place(self, out, staged: Path, member: Member, rel, digest: str, mtime: int | None, size: int) -> None:
+        """Make a verified staged file durable, then rename it into place."""
+        try:
+            with out:
+                os.fsync(out.fileno())
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            raise _write_error(exc, self.placer.target) from None
         try:
             placed = self.placer.place_file(staged, rel, digest, mtime, unix_mode(member.attributes))
         except (Conflict, OSError) as exc:

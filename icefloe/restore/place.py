@@ -3,8 +3,10 @@
 Every file is written into a staging folder inside the target (same filesystem, so the final
 rename is atomic), fsynced, verified, and only then renamed to its place, with its mtime
 and mode. A crash leaves only verified files in place, plus the staging folder
-(``.icefloe-restore-*.partial``, unverified data only, safe to delete). An existing file is never replaced by a different one unless ``overwrite``:
-an identical one counts as restored, a different one is a conflict and stays as it is.
+(``.icefloe-restore-*.partial``, unverified data only), which the next restore into the same
+folder removes: a live restore holds a lock in its own, so only a dead one's goes. An
+existing file is never replaced by a different one unless ``overwrite``: an identical one
+counts as restored, a different one is a conflict and stays as it is.
 Paths from the archive are checked: nothing is written outside the target, and no path
 goes through a symlink (symlinks are created last, after every file).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -21,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from icefloe.errors import UsageError
-from icefloe.fsutil import fsync_dir
+from icefloe.fsutil import fsync_dir, remove_leftovers, writer_lock
 
 STAGING = ".icefloe-restore-"  # + a unique suffix: restores into one folder may run at once
+_STAGING_NAME = re.compile(re.escape(STAGING) + r".+\.partial")
 BLOCK = 1 << 20
 
 
@@ -60,6 +64,9 @@ class Placer:
         try:
             self.target.mkdir(parents=True, exist_ok=True)
             self.stage = Path(tempfile.mkdtemp(prefix=STAGING, suffix=".partial", dir=self.target))
+            self._stage_lock = writer_lock(self.stage)  # held until close: this staging folder is in use
+            self._stage_lock.__enter__()
+            remove_leftovers(self.target, _STAGING_NAME)  # killed restores' staging folders
         except FileExistsError:
             raise UsageError(f"the restore folder {self.target} exists and is not a folder") from None
         except OSError as exc:
@@ -78,6 +85,7 @@ class Placer:
 
     def close(self) -> None:
         shutil.rmtree(self.stage, ignore_errors=True)
+        self._stage_lock.__exit__(None, None, None)
         for folder in sorted(self._touched, key=lambda p: -len(p.parts)):
             try:
                 fsync_dir(folder)

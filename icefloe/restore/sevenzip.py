@@ -1,11 +1,13 @@
 """Reading a 7z archive folder by folder, as a restore needs it.
 
-py7zr reads the header (and tells a missing password); the folders (compressed streams) are
-then decoded one at a time with py7zr's own decoders, each from its place in the volume
-stream, so a damaged or missing stretch loses only the folder it is in. Opening tells a
-wrong password from a damaged header by the volumes' recorded SHA-256s, reading only the
-volumes that hold the header. Works for any 7z archive whose folders have one packed stream
-(icefloe's, py7zr's, 7-Zip's without BCJ2).
+The header is read by :mod:`icefloe.restore.header` (py7zr reads what that leaves to it); a
+missing password is told before anything is written. The folders (compressed streams) are then
+decoded one at a time, each from its place in the volume stream, so a damaged or missing
+stretch loses only the folder it is in: by :mod:`icefloe.restore.coders` (7zAES, Copy, LZMA2,
+LZMA: what icefloe and 7-Zip write), else by py7zr's own decoders. Opening tells a wrong
+password from a damaged header by the volumes' recorded SHA-256s, reading only the volumes
+that hold the header. Works for any 7z archive whose folders have one packed stream
+(icefloe's, py7zr's, 7-Zip's without BCJ2). py7zr is imported only when it is needed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,7 @@ import lzma
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-import py7zr
-from py7zr.compressor import SevenZipDecompressor
 
 from icefloe import manifest as mf
 from icefloe.errors import (
@@ -29,60 +27,59 @@ from icefloe.errors import (
     PasswordError,
     UsageError,
 )
+from icefloe.restore.coders import AES_ID, open_stream, py7zr_calculate_key
+from icefloe.restore.header import (
+    SIGNATURE_SIZE,
+    Folder,
+    Member,
+    PasswordNeeded,
+    Unsupported,
+    filetime_ns,
+    read_layout,
+)
 from icefloe.restore.sources import MissingVolume, VolumeReader, VolumeSource
 
-SIGNATURE_SIZE = 32
+__all__ = ["DECODE_ERRORS", "Folder", "Member", "damaged_volumes", "decode", "layout", "read_archive",
+           "read_inner_manifest"]
+
 BLOCK = 1 << 20
-FILETIME_EPOCH = 116_444_736_000_000_000  # 100 ns ticks from 1601-01-01 to 1970-01-01
 # What a damaged or missing stretch of the archive raises while a folder is decoded. Reading
-# errors are InputUnreadable (VolumeReader), so an OSError here is the target's (a full disk).
-DECODE_ERRORS = (lzma.LZMAError, EOFError, ValueError, KeyError, TypeError, py7zr.Bad7zFile,
-                 MissingVolume, InputUnreadable)
+# errors are InputUnreadable (VolumeReader), so an OSError here is the target's (a full disk);
+# py7zr's own errors are turned into ValueError where py7zr is called.
+DECODE_ERRORS = (lzma.LZMAError, EOFError, ValueError, KeyError, TypeError, MissingVolume, InputUnreadable)
 
 
-@dataclass
-class Member:
-    """One entry of the archive's header."""
+def _py7zr() -> Any:
+    """py7zr, imported on first use (it costs a few tenths of a second), with icefloe's
+    7zAES key derivation: py7zr's own takes about 0.4 s of a core per key, in pure Python."""
+    import py7zr
+    import py7zr.compressor
 
-    index: int
-    name: str
-    size: int
-    crc: int | None
-    attributes: int | None
-    mtime_ns: int | None
-    folder: int | None  # None: an empty stream (folder or empty file)
-    is_dir: bool
+    py7zr.compressor.calculate_key = py7zr_calculate_key
+    return py7zr
 
 
-@dataclass
-class Folder:
-    """One compressed stream: where it is in the volume stream, how to decode it, what it holds."""
-
-    index: int
-    offset: int
-    packsize: int
-    coders: list[dict]
-    unpacksizes: list[int]
-    members: list[Member] = field(default_factory=list)
-
-
-def filetime_ns(value: Any) -> int | None:
-    if value is None:
-        return None
-    return (int(value) - FILETIME_EPOCH) * 100
-
-
-def open_archive(reader: VolumeReader, sources: Sequence[VolumeSource], password: str | None, archive: str) -> py7zr.SevenZipFile:
-    """py7zr's view of the archive: its header only. Tells a wrong password from damage."""
+def read_archive(reader: VolumeReader, sources: Sequence[VolumeSource], password: str | None,
+                 archive: str) -> tuple[list[Folder], list[Member]]:
+    """The archive's folders and entries. Tells a missing or wrong password from damage."""
     try:
-        return py7zr.SevenZipFile(reader, "r", password=password)
+        try:
+            folders, members = read_layout(reader, password)
+        except Unsupported:
+            py7zr = _py7zr()
+            try:
+                with py7zr.SevenZipFile(reader, "r", password=password) as opened:
+                    folders, members = layout(opened)
+            except py7zr.PasswordRequired:
+                raise PasswordNeeded() from None
+            except py7zr.Bad7zFile as exc:
+                raise ValueError(str(exc)) from None
     except MissingVolume as exc:
         raise MissingVolume(exc.volume, f"volume {exc.volume} of {archive} is missing and holds the "
                             "archive's header, so nothing can be restored without it") from None
-    except py7zr.PasswordRequired:
-        raise PasswordError(f"{archive} is encrypted: set the archive password (archive.password_env) "
-                            "and run the restore again") from None
-    except (lzma.LZMAError, EOFError, ValueError, KeyError, TypeError, py7zr.Bad7zFile, InputUnreadable) as exc:
+    except PasswordNeeded:
+        raise _encrypted(archive) from None
+    except (lzma.LZMAError, EOFError, ValueError, KeyError, TypeError, InputUnreadable) as exc:
         damaged = damaged_volumes(sources, header_spans(reader))
         if damaged:
             raise ChecksumMismatch(f"{archive} is damaged: {'; '.join(damaged)}; its header does not "
@@ -94,6 +91,14 @@ def open_archive(reader: VolumeReader, sources: Sequence[VolumeSource], password
                 + ": set the right one in the archive password variable and run the restore again"
             ) from None
         raise ChecksumMismatch(f"{archive} is damaged: its header does not read ({exc})") from None
+    if password is None and any(f.coders and bytes(f.coders[0]["method"]) == AES_ID for f in folders):
+        raise _encrypted(archive)
+    return folders, members
+
+
+def _encrypted(archive: str) -> PasswordError:
+    return PasswordError(f"{archive} is encrypted: set the archive password (archive.password_env) "
+                         "and run the restore again")
 
 
 def header_spans(reader: VolumeReader) -> list[tuple[int, int]] | None:
@@ -127,7 +132,8 @@ def damaged_volumes(sources: Sequence[VolumeSource], spans: list[tuple[int, int]
     return out
 
 
-def layout(archive: py7zr.SevenZipFile) -> tuple[list[Folder], list[Member]]:
+def layout(archive: Any) -> tuple[list[Folder], list[Member]]:
+    """Folders and entries from a header py7zr read (a ``py7zr.SevenZipFile``)."""
     header = archive.header
     folders: list[Folder] = []
     main = header.main_streams
@@ -159,19 +165,50 @@ def layout(archive: py7zr.SevenZipFile) -> tuple[list[Folder], list[Member]]:
     return folders, members
 
 
+class _Py7zrStream:
+    """A folder whose chain :mod:`icefloe.restore.coders` leaves to py7zr (BCJ, Deflate, ...)."""
+
+    def __init__(self, reader: VolumeReader, folder: Folder, password: str | None) -> None:
+        self._py7zr = _py7zr()
+        self._reader = reader
+        try:
+            self._decoder = self._py7zr.compressor.SevenZipDecompressor(
+                folder.coders, folder.packsize, folder.unpacksizes, None, password, BLOCK)
+        except self._py7zr.exceptions.UnsupportedCompressionMethodError as exc:
+            raise UsageError(f"this archive uses a method icefloe does not decode ({exc}); extract it "
+                             "with 7-Zip (`7zz x`)") from None
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._decoder.decompress(self._reader, max_length=size)
+        except self._py7zr.Bad7zFile as exc:
+            raise ValueError(str(exc)) from None
+
+
 def decode(reader: VolumeReader, folder: Folder, password: str | None) -> Iterator[tuple[Member, Iterator[bytes]]]:
-    """Yield (member, chunks iterator) in order; a decoding failure raises from the iterator."""
+    """Yield (member, chunks iterator) in order; a decoding failure raises from the iterator.
+
+    Each member's chunks must be read to the end before the next member's."""
     reader.seek(folder.offset)
-    decoder = SevenZipDecompressor(folder.coders, folder.packsize, folder.unpacksizes, None, password, BLOCK)
+    stream = open_stream(reader, folder.coders, folder.packsize, folder.unpacksizes, password)
+    if stream is None:
+        stream = _Py7zrStream(reader, folder, password)
+    pending: bytes | memoryview = b""  # decoded past the end of the member before
+
+    def chunks(left: int) -> Iterator[bytes]:
+        nonlocal pending
+        while left > 0:
+            data, pending = pending or stream.read(BLOCK), b""
+            if not data:
+                raise EOFError("the stored data ends early")
+            if len(data) > left:
+                view = memoryview(data)
+                data, pending = view[:left], view[left:]
+            left -= len(data)
+            yield data  # type: ignore[misc]
+
     for member in folder.members:
-        def chunks(left: int = member.size):
-            while left > 0:
-                data = decoder.decompress(reader, max_length=min(left, BLOCK))
-                if not data:
-                    raise EOFError("the stored data ends early")
-                left -= len(data)
-                yield data
-        yield member, chunks()
+        yield member, chunks(member.size)
 
 
 def read_inner_manifest(reader: VolumeReader, folders: list[Folder], password: str | None) -> mf.Manifest | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import py7zr
@@ -192,3 +195,66 @@ def test_a_damaged_header_names_the_volume_and_writes_nothing(local_set, tmp_pat
     with pytest.raises(PasswordError, match="or its header is damaged"):
         extract_set(unknown, tmp_path / "out", password=PASSWORD)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_byte_damaged_in_a_stored_folder_loses_only_the_file_it_is_in(local_set, tmp_path: Path) -> None:
+    original, result = local_set
+    offset, _ = folder_of(result, "photos/2019/07/IMG_0002.jpg")  # the encrypted Copy folder
+    flip(result, offset + 100_000)  # inside its first file, IMG_0001.jpg (3 MiB)
+    report = extract_set(sources(result), tmp_path / "out", password=PASSWORD)
+    assert [(p.path, p.kind) for p in report.problems] == [("photos/2019/07/IMG_0001.jpg", "damaged")]
+    restored = snapshot(tmp_path / "out")
+    assert restored == {k: v for k, v in original.items() if k != "photos/2019/07/IMG_0001.jpg"}
+
+
+KILLED_EXTRACT = """
+import os, signal, sys, threading
+from pathlib import Path
+from icefloe.restore import extract_set, file_source
+from icefloe.restore.place import Placer
+
+placed = threading.Event()
+real_place_file = Placer.place_file
+def place_file(self, *args, **kwargs):
+    result = real_place_file(self, *args, **kwargs)
+    placed.set()
+    return result
+Placer.place_file = place_file
+
+class DieMidway:  # SIGKILL once this many bytes are written and a file is in place: no cleanup runs
+    done = 0
+    def on_queued(self, total, label): pass
+    def on_progress(self, n):
+        self.done += n
+        if self.done >= int(sys.argv[3]):
+            placed.wait(60)
+            os.kill(os.getpid(), signal.SIGKILL)
+    def on_done(self): pass
+
+extract_set([file_source(Path(p)) for p in sys.argv[4:]], Path(sys.argv[1]), password=sys.argv[2],
+            progress=DieMidway(), workers=1)
+"""
+
+
+def test_an_extraction_killed_midway_leaves_only_verified_files_and_the_rerun_completes(
+        local_set, tmp_path: Path) -> None:
+    original, result = local_set
+    out = tmp_path / "out"
+    volumes = [str(v.path) for v in result.volumes]
+    # The stored folder comes first: IMG_0001.jpg (3 MiB) is placed, IMG_0002.jpg is being written.
+    past_first = original["photos/2019/07/IMG_0001.jpg"][1] + 1
+    killed = subprocess.run([sys.executable, "-c", KILLED_EXTRACT, str(out), PASSWORD, str(past_first), *volumes],
+                            capture_output=True, text=True, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    leftovers = list(out.glob(STAGING + "*"))
+    assert len(leftovers) == 1 and any(p.is_file() for p in leftovers[0].iterdir())  # a file cut short
+    first = {k: v for k, v in snapshot(out).items() if v[0] == "file"}
+    assert set(first) == {"photos/2019/07/IMG_0001.jpg"}
+    assert all(original[k] == v for k, v in first.items())  # what is in place is whole and verified
+    past = time.time() - 60  # the rerun comes later than a live writer's first seconds
+    os.utime(leftovers[0], (past, past))
+
+    report = extract_set(sources(result), out, password=PASSWORD)
+    assert report.ok and report.unchanged == len(first)
+    assert snapshot(out) == original  # nothing lost, nothing twice, nothing extra
+    assert not list(out.glob(STAGING + "*"))  # the killed run's staging folder is gone too
