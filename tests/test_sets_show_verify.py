@@ -169,3 +169,43 @@ def test_clean_after_clear_then_verify_skips_what_is_gone(made, capsys) -> None:
     assert by == {"testzip": {"skipped"}, "head": {"ok"}, "disc": {"skipped"}}
     code, out, err = run(capsys, "sets", "show", name)
     assert "its files are cleaned from work_dir" in " ".join(out.split())
+
+
+def test_verify_reads_vault_copies_from_the_newest_inventory(tmp_path: Path) -> None:
+    from icefloe.catalog import ArchiveRecord, ArchiveSet, CopyRecord, JobRecord
+    from icefloe.setcheck import verify_set
+
+    def no_store(backend: str, container: str):  # a vault is never asked: its inventory decides
+        raise AssertionError(f"asked {backend} {container}")
+
+    with Catalog.open(tmp_path / "catalog.sqlite") as catalog:
+        catalog.put_archive_set(ArchiveSet("set-v", "photos-a", 4, 4000, False))
+        stored = {"v1": ("id-1", 100, "t1"), "v2": ("id-2", 200, "t2"), "v3": ("id-3", 300, "t3"),
+                  "v4": ("id-4", 400, "t4")}
+        for i, (name, (remote, size, tree)) in enumerate(stored.items(), start=1):
+            catalog.put_archive(ArchiveRecord(name, "set-v", "photos-a", size, "sha", i, 4))  # no local file
+            when = "2026-11-01T00:00:00+00:00" if name != "v4" else "2026-11-20T00:00:00+00:00"
+            catalog.put_copy(CopyRecord("glacier", "family", remote, "{}", size, name, tree_hash=tree,
+                                        created_at=when))
+        assert {c.check: c.status for c in verify_set(catalog, "set-v", password=None, store_for=no_store)} \
+            == {"testzip": "skipped", "inventory": "skipped"}  # no inventory fetched yet: nothing said
+        assert catalog.latest_verification("archive:v1", INVENTORY_SEEN) is None
+
+        inventory = tmp_path / "inventory.json"
+        inventory.write_text(json.dumps({
+            "VaultARN": "arn:aws:glacier:us-east-1:1:vaults/family", "InventoryDate": "2026-11-10T00:00:00Z",
+            "ArchiveList": [
+                {"ArchiveId": "id-1", "Size": 100, "SHA256TreeHash": "t1", "CreationDate": "2026-11-01T00:00:00Z"},
+                {"ArchiveId": "id-2", "Size": 999, "SHA256TreeHash": "t2", "CreationDate": "2026-11-01T00:00:00Z"},
+            ]}))
+        catalog.put_job(JobRecord("job-1", "glacier", "family", "inventory", "Fetched", output_path=str(inventory)))
+        lines = {c.subject: c for c in verify_set(catalog, "set-v", password=None, store_for=no_store)
+                 if c.check == "inventory"}
+    assert {k: v.status for k, v in lines.items()} == {"v1": "ok", "v2": "FAILED", "v3": "FAILED", "v4": "skipped"}
+    assert "size 999" in lines["v2"].detail and "not in the vault inventory" in lines["v3"].detail
+    assert not lines["v4"].recorded  # stored after the inventory was taken: it may simply not show yet
+    with Catalog.open(tmp_path / "catalog.sqlite") as catalog:
+        assert catalog.latest_verification("archive:v1", INVENTORY_SEEN).ok
+        assert not catalog.latest_verification("archive:v2", INVENTORY_SEEN).ok
+        assert not catalog.latest_verification("archive:v3", INVENTORY_SEEN).ok
+        assert catalog.latest_verification("archive:v4", INVENTORY_SEEN) is None
