@@ -32,7 +32,7 @@ from icefloe.archive.check import check_and_hash
 from icefloe.archive.parallel import InlineRunner, PoolRunner, make_runner
 from icefloe.archive.scan import COPY, DEFAULT_SENTINEL, LZMA2, Entry, scan_partition
 from icefloe.archive.sevenzip import FolderJob, FolderResult, Member
-from icefloe.archive.volumes import StreamWriter, volume_name
+from icefloe.archive.volumes import StreamWriter, VolumeFlusher, volume_name
 from icefloe.archive.workspace import (  # noqa: F401  (PARTIAL_RE, partial_dir, reserve_set: re-exported)
     PARTIAL_RE,
     _check_space,
@@ -293,7 +293,19 @@ def _write_and_test(
 ) -> tuple[list[tuple[str, int, str]], mf.Manifest, str]:
     """Write the archive in the partial folder, testzip it, add the sidecar manifest; returns
     (name, size, SHA-256) per volume, the manifest and the sidecar's SHA-256."""
-    paths, manifest = _write(plan, runner)
+    with VolumeFlusher(plan.partial, plan.basename) as flusher:  # the disk writes meanwhile
+        paths, manifest = _write(plan, runner)
+        shas = _test_written(plan, runner, paths, disc_capacity, entry_count)
+        flusher.finish(paths)  # every volume on disk before the sidecar and the rename
+    volumes_info = [(p.name, p.stat().st_size, sha) for p, sha in zip(paths, shas)]
+    manifest = manifest.with_volumes([mf.Volume(*v) for v in volumes_info])
+    manifest_sha = mf.write_sidecar(manifest, plan.partial, plan.password)[1]  # sealed when encrypted
+    return volumes_info, manifest, manifest_sha
+
+
+def _test_written(
+    plan: _Plan, runner: InlineRunner | PoolRunner, paths: list[Path], disc_capacity: int | None, entry_count: int
+) -> list[str]:
     archive_size = sum(p.stat().st_size for p in paths)
     if plan.volume_size is None and disc_capacity is not None and archive_size > disc_capacity:
         raise TooLarge(
@@ -302,11 +314,7 @@ def _write_and_test(
             "(drop --no-volumes), or use a larger disc type"
         )
     # testzip before anything is reported, then the sidecar with the volumes' checksums.
-    shas = check_and_hash(paths, plan.password, runner, expected_members=entry_count + 1)
-    volumes_info = [(p.name, p.stat().st_size, sha) for p, sha in zip(paths, shas)]
-    manifest = manifest.with_volumes([mf.Volume(*v) for v in volumes_info])
-    manifest_sha = mf.write_sidecar(manifest, plan.partial, plan.password)[1]  # sealed when encrypted
-    return volumes_info, manifest, manifest_sha
+    return check_and_hash(paths, plan.password, runner, expected_members=entry_count + 1)
 
 
 def _output_error(exc: OSError, out_dir: Path) -> IcefloeError:
@@ -411,7 +419,6 @@ def _write(plan: _Plan, runner: InlineRunner | PoolRunner) -> tuple[list[Path], 
         folders = [(r, j.members) for r, j in zip(results, jobs)] + [(last, last_members)]
         header = sevenzip.build_header(folders, plan.dirs, plan.password)
         end = sevenzip.write_header(out, header, plan.preset, plan.password)
-        out.sync()
     finally:
         out.close()
     return _name_volumes(plan.partial, plan.basename, end, plan.volume_size), manifest
@@ -428,12 +435,6 @@ def _write_job(job: FolderJob, report) -> FolderResult:
 
 def _name_volumes(partial: Path, basename: str, end: int, volume_size: int | None) -> list[Path]:
     count = 1 if volume_size is None else max(1, -(-end // volume_size))
-    for index in range(count):  # workers wrote some volumes: make sure all are on disk
-        fd = os.open(partial / volume_name(basename, index), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
     if count == 1:
         single = partial / basename
         os.rename(partial / volume_name(basename, 0), single)
