@@ -15,7 +15,10 @@ Each tool runs as a child process on a warm page cache, writing to the same disk
 
 each without and with encryption (``-p... -mhe=on``; icefloe AES-256 for data and header).
 It prints wall time, CPU time, archive size, peak RSS and the ratios against icefloe. CPU
-time is the steadier figure when the machine is shared.
+time is the steadier figure when the machine is shared. Every run is repeated ``--repeat``
+times (default 3), interleaved (A B A B A B), and the best of each is kept; the load average
+is printed before and after. ``--baseline DIR`` adds a row for another icefloe source tree
+(``git archive HEAD icefloe | tar -x -C DIR``), for before/after figures from one run.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int]:
 ICEFLOE = """
 import sys
 from pathlib import Path
+if len(sys.argv) > 4:  # --baseline: another icefloe source tree, e.g. a worktree of main
+    sys.path.insert(0, sys.argv[4])
 from icefloe.archive import consolidate
 pw = sys.argv[3] or None
 r = consolidate(Path(sys.argv[1]), Path(sys.argv[2]), label="bench", password=pw, workers=2)
@@ -138,7 +143,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="128 MiB instead of 1 GiB")
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--skip-default", action="store_true", help="skip the slow `7zz a` defaults run")
-    ap.add_argument("--repeat", type=int, default=1, help="run each N times, keep the best time")
+    ap.add_argument("--repeat", type=int, default=3, help="run each N times, interleaved; keep the best time")
+    ap.add_argument("--baseline", type=Path, help="also time the icefloe source tree at this path (before/after)")
     args = ap.parse_args()
     size_mib = 128 if args.quick else args.size_mib
     if shutil.which("7zz") is None:
@@ -164,6 +170,10 @@ def main() -> None:
             pw = PASSWORD if encrypted else ""
             runs.append(("icefloe consolidate (2 workers, + testzip)", encrypted,
                          [sys.executable, "-c", ICEFLOE, str(part), str(out / "icefloe"), pw], out / "icefloe", None))
+            if args.baseline is not None:
+                runs.append((f"icefloe baseline ({args.baseline.name})", encrypted,
+                             [sys.executable, "-c", ICEFLOE, str(part), str(out / "icefloe"), pw,
+                              str(args.baseline.resolve())], out / "icefloe", None))
             variants = [("7zz a -mx=1 -mmt=2", ["-mx=1", "-mmt=2"])]
             if not encrypted and not args.skip_default:
                 variants.append(("7zz a (defaults)", []))
@@ -196,7 +206,7 @@ def main() -> None:
     print(f"{'run':48s} " + " ".join(f"{h:>{w}s}" for h, w in zip(heads, widths)))
     for name, enc, secs, cpu, size, rss in rows:
         ours = next(r for r in rows if r[0].startswith("icefloe") and r[1] == enc)
-        mine = name.startswith("icefloe")
+        mine = name == ours[0]
         cells = [
             "yes" if enc else "no", f"{secs:.2f}", f"{cpu:.2f}", f"{size / MIB:.1f}", f"{rss / 1024:.0f}",
             "-" if mine else f"{secs / ours[2]:.2f}x", "-" if mine else f"{cpu / ours[3]:.2f}x",
