@@ -78,7 +78,7 @@ def verify_image_task(image_path: str, config: str | None = None) -> str:
         info = verify_recorded_image(
             catalog, image_path, progress=ArtifactProgress(f"verify {Path(image_path).name}")
         )
-    get_run_logger().info("%s: %d files read back and matched", info.name, len(info.files))
+    get_run_logger().info("%d files read back and matched", len(info.files))  # the run names the image
     return info.sha256
 
 
@@ -104,6 +104,5 @@ def burn_image_task(
             tool=tool or settings.archive.burn_tool,
             progress=ArtifactProgress(f"burn {Path(image_path).name}"),
         )
-    get_run_logger().info("%s burned to %s and read back: SHA-256 %s…", Path(image_path).name,
-                          result.device, result.readback_sha256[:16])
+    get_run_logger().info("burned to %s and read back: SHA-256 %s…", result.device, result.readback_sha256[:16])
     return result.readback_sha256

@@ -81,8 +81,7 @@ def upload_archive_task(
         report_markdown(path, stored), key=artifact_key(Path(path).name), description=f"upload {Path(path).name}"
     )
     logger.info(
-        "%s -> %s %s: %s (%s bytes, %s parts sent, %s reused%s)",
-        Path(path).name,
+        "stored in %s %s as %s (%s bytes, %s parts sent, %s reused%s)",  # the run names the file
         stored.backend,
         stored.container,
         stored.remote_id,
