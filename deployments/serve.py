@@ -8,8 +8,8 @@ It reads prefect.yaml and serves exactly its deployments (names, entrypoints, sc
 parameters, tags, concurrency limits), so the two never drift; a test checks it. With
 ``--config``, the crons and timezone come from that icefloe.toml (``mirror.cron``,
 ``pipeline.inventory_cron``, ``pipeline.cleanup_cron``, ``notify.watch_cron``,
-``notify.disc_check_cron``, ``pipeline.timezone``) instead of the defaults written in
-prefect.yaml, and the flow runs use that file. Flow runs execute in
+``notify.disc_check_cron``, ``notify.summary_cron``, ``pipeline.timezone``) instead of the
+defaults written in prefect.yaml, and the flow runs use that file. Flow runs execute in
 subprocesses of this one; stop it with Ctrl-C. Open http://127.0.0.1:4200 to trigger runs and
 watch them.
 """
@@ -41,6 +41,7 @@ CONFIGURED_CRON: dict[str, Callable[[Settings], str]] = {
     "stale-upload-cleanup": lambda s: s.pipeline.cleanup_cron,
     "watch-partitions": lambda s: s.notify.watch_cron,
     "yearly-disc-check": lambda s: s.notify.disc_check_cron,
+    "weekly-summary": lambda s: s.notify.summary_cron,
 }
 
 

@@ -193,6 +193,7 @@ class NotifyConfig(Section):
     crash_after_s: int = Field(90, ge=40)  # no heartbeat for this long: the run is marked Crashed
     watch_cron: str = "0 9 * * *"  # the daily watch-partitions run (a full partition, a waiting clear)
     disc_check_cron: str = "0 10 1 3 *"  # the yearly check-discs run: it asks for each disc in the safe
+    summary_cron: str = "0 8 * * 0"  # the weekly-summary run (Sundays): the week in plain words
 
     @field_validator("urls")
     @classmethod

@@ -1,4 +1,5 @@
-"""The daily watch: the catalog's concerns as Prefect events, which the automations notify."""
+"""The daily watch and the weekly summary: catalog facts as Prefect events, which the
+automations notify."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from prefect.events import emit_event
 from prefect.logging import get_run_logger
 
 from icefloe.catalog import Catalog
+from icefloe.summary import weekly_summary
 from icefloe.watch import concerns
 from tasks.common import STAGE, retry_if_transient, settings_for
+
+SUMMARY_EVENT = "icefloe.summary.weekly"
 
 
 @task(**STAGE, name="emit-concerns", retries=2, retry_delay_seconds=30, retry_condition_fn=retry_if_transient)
@@ -26,3 +30,19 @@ def emit_concerns_task(config: str | None = None) -> list[str]:
         )
         logger.warning(concern.message)
     return [f"{c.kind}: {c.subject}" for c in found]
+
+
+@task(**STAGE, name="emit-summary", task_run_name="weekly summary", retries=2, retry_delay_seconds=30,
+      retry_condition_fn=retry_if_transient)
+def emit_summary_task(config: str | None = None) -> dict[str, str]:
+    """The weekly summary as one event, which the "icefloe: weekly summary" automation sends."""
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        found = weekly_summary(catalog, settings)
+    emit_event(
+        event=SUMMARY_EVENT,
+        resource={"prefect.resource.id": "icefloe.summary.weekly", "prefect.resource.name": "weekly summary"},
+        payload={"subject": found.subject, "message": found.body},
+    )
+    get_run_logger().info("%s\n%s", found.subject, found.body)
+    return {"subject": found.subject, "body": found.body}

@@ -26,6 +26,7 @@ EXPECTED = {
     "restore-partition": ("flows/restore.py:restore_partition", []),
     "watch-partitions": ("flows/watch.py:watch_partitions", ["0 9 * * *"]),
     "yearly-disc-check": ("flows/discs.py:check_discs", ["0 10 1 3 *"]),
+    "weekly-summary": ("flows/watch.py:weekly_summary", ["0 8 * * 0"]),
 }
 
 

@@ -319,3 +319,15 @@ def test_the_yearly_disc_check_asks_for_the_disc_and_records_it(channels):
     with Catalog.open(load_settings(yearly).catalog_path) as catalog:
         [check] = catalog.disc_checks(disc)
     assert check.ok and check.source == str(image) and check.margin_blocks > 0
+
+
+def test_the_weekly_summary_reaches_every_channel(channels):
+    from flows.watch import weekly_summary
+
+    hook, mail, config = channels
+    weekly = _write_config(config.parent / "weekly", mail.port)
+    (weekly.parent / "photos-a" / "new.jpg").write_bytes(b"photo")
+    sent = weekly_summary(config=str(weekly))
+    subject, body = _one_each(hook, mail, lambda s, b: s.startswith("icefloe weekly:"), timeout=60)
+    assert subject == sent["subject"] and "Nothing new was archived this week." in body
+    assert "1 file" in body and "household page" in body

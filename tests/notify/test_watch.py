@@ -49,3 +49,25 @@ def test_a_clear_waiting_on_its_gates_too_long_is_a_concern_and_names_the_gates(
     assert [c.subject for c in waiting] == [old] and fresh != old
     assert "10 days ago" in waiting[0].message and "gate(s)" in waiting[0].message
     assert waiting[0].partition == "photos-b"
+
+
+def test_the_weekly_summary_says_what_was_archived_and_what_it_costs(workspace):
+    from icefloe.catalog import CopyRecord
+    from icefloe.summary import weekly_summary
+
+    settings = _settings(workspace)
+    with Catalog.open(settings.catalog_path) as catalog:
+        assert "Nothing new was archived this week." in weekly_summary(catalog, settings, NOW).body
+        _old_set(catalog, "photos-b", 10)  # last month's: not this week's
+        catalog.put_archive_set(ArchiveSet(name="photos-b-new", partition_label="photos-b", file_count=1234,
+                                           total_bytes=3 << 20, encrypted=True,
+                                           created_at=(NOW - timedelta(days=2)).isoformat()))
+        catalog.put_copy(CopyRecord("s3", "bucket", "photos-b-new.7z.001", "d", 100 << 30))
+        found = weekly_summary(catalog, settings, NOW)
+    body = found.body
+    assert "This week 1 set(s) were archived: 1,234 files, 3.0 MiB (photos-b-new)." in body, body
+    # 100 GiB at Deep Archive's 0.00099 USD per GB-month, plus the object's own overhead.
+    assert "hold 100.0 GiB and cost about $0.10 a month" in body, body
+    assert found.subject == "icefloe weekly: some files are not on discs and in the cloud yet"
+    assert body.splitlines()[0].startswith(("None of", "Nothing is archived"))  # the page's lead sentence
+    assert "password" not in body.lower() and str(workspace) not in body
