@@ -140,7 +140,10 @@ class SourceFile:
                 "was planned; plan the disc again"
             )
         self.sparse = st.st_blocks * 512 < st.st_size
-        os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        try:
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass  # only advice; some file systems take none
 
     def read_into(self, buf: bytearray) -> int:
         """Fill ``buf`` with the next bytes (fewer only at the end); the count."""
@@ -151,7 +154,10 @@ class SourceFile:
         else:
             view, got = memoryview(buf), 0
             while got < want:
-                n = os.preadv(self._fd, [view[got:want]], self._done + got)  # type: ignore[arg-type]
+                try:
+                    n = os.preadv(self._fd, [view[got:want]], self._done + got)  # type: ignore[arg-type]
+                except OSError as exc:
+                    raise InputUnreadable(f"cannot read {self.entry.source}: {exc.strerror}") from None
                 if not n:
                     raise FileChanged(f"{self.entry.source} shrank while the image was written; build it again")
                 got += n
