@@ -126,6 +126,7 @@ class RemoteObject:
     restore: str | None  # None, "ongoing" or "done"
     restore_expiry: str | None = None
     checksum_sha256: str | None = None  # the service's, base64 (a multipart one ends in -N)
+    checksum_crc32: str | None = None  # likewise, of an object sent in parts with CRC32s
 
 
 def parse_time(text: str) -> datetime:
@@ -337,6 +338,15 @@ class ColdStore(ABC):
     ) -> FetchedOutput:
         """Write a finished job's output to ``dest`` (temporary name, fsync, rename),
         checking it against the service's checksum. ``byte_range`` is [start, end)."""
+
+    @abstractmethod
+    def fetch_job_range(
+        self, job_id: str, fd: int, start: int, end: int, *, progress: Progress | None = None
+    ) -> FetchedOutput:
+        """Write bytes [start, end) of a finished job's output into the open file ``fd`` at
+        ``start``, checked against the service's checksum when it sends one for the range
+        (``verified``). One request, nothing asked first, nothing fsynced: a ranged download
+        calls it once per range, having seen the job finish, and syncs before it records."""
 
 
 def progress_or_null(progress: Progress | None) -> Progress:

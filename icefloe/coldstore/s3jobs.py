@@ -34,6 +34,7 @@ from icefloe.coldstore.vaultjobs import (
     CorruptDownload,
     check_tier,
     record_job,
+    stream_into,
     stream_to_file,
 )
 
@@ -71,6 +72,7 @@ class S3Jobs:
             restore=restore,
             restore_expiry=expiry,
             checksum_sha256=answer.get("ChecksumSHA256"),
+            checksum_crc32=answer.get("ChecksumCRC32"),
         )
 
     def request_inventory(self) -> RemoteJob:
@@ -208,6 +210,44 @@ class S3Jobs:
             progress.on_done()
         record_job(self.catalog, job, output_path=str(dest))
         return result
+
+    def fetch_job_range(
+        self, job_id: str, fd: int, start: int, end: int, *, progress: Progress | None = None
+    ) -> FetchedOutput:
+        """One ranged GET, nothing asked first: the caller saw the restore finish. An object
+        that is no longer readable (the restore expired) raises JobNotReady."""
+        progress = progress_or_null(progress)
+        if not job_id.startswith("restore:"):
+            raise UsageError(f"{job_id!r} is not an S3 restore (they look like restore:<key>)")
+        if start < 0 or end <= start:
+            raise UsageError(f"byte range {start}-{end} is empty or negative")
+        key = job_id.removeprefix("restore:")
+        what = f"s3://{self.container}/{key} bytes {start}-{end - 1}"
+
+        def attempt() -> FetchedOutput:
+            try:
+                answer = self.client.get_object(Bucket=self.container, Key=key,
+                                                Range=f"bytes={start}-{end - 1}")
+                body = answer["Body"]
+                try:
+                    return stream_into(iter(lambda: body.read(READ_CHUNK), b""), fd, start,
+                                       progress, what)
+                finally:
+                    body.close()
+            except (ChecksumError, FlexibleChecksumError) as exc:
+                raise CorruptDownload(f"{what}: {exc}") from None
+
+        try:
+            return awserrors.call(attempt, self.where, "GetObject", self.backoff, sleep=self._sleep)
+        except CorruptDownload as exc:
+            raise ChecksumMismatch(f"{exc.message}; fetch it again") from None
+        except ServiceError as exc:
+            if "InvalidObjectState" in exc.message:
+                raise JobNotReady(
+                    f"s3://{self.container}/{key} is not readable (its restore expired or has "
+                    "not finished); request it again with `icefloe restore`"
+                ) from None
+            raise
 
     def _write_listing(self, job: RemoteJob, dest: Path, progress: Progress) -> FetchedOutput:
         entries = []

@@ -9,6 +9,7 @@ fsynced, then renamed. https://docs.aws.amazon.com/amazonglacier/latest/dev/api-
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from icefloe.catalog import JobRecord, now_iso
@@ -58,6 +59,47 @@ def check_tier(tier: str) -> str:
     return tier
 
 
+def _hashed(chunks, write, progress: Progress, what: str, expected_tree_hash: str | None,
+            expected_sha256: str | None) -> TreeHasher:
+    """Hand each chunk to ``write``, hashing it; a mismatch raises CorruptDownload."""
+    hasher = TreeHasher()
+    counted = 0
+    try:
+        for chunk in chunks:
+            hasher.update(chunk)
+            write(chunk)
+            counted += len(chunk)
+            progress.on_progress(len(chunk))
+        if expected_tree_hash and hasher.hexdigest() != expected_tree_hash.lower():
+            raise CorruptDownload(
+                f"{what}: received bytes have tree hash {hasher.hexdigest()}, "
+                f"the service sent {expected_tree_hash}"
+            )
+        if expected_sha256 and hasher.sha256_hexdigest() != expected_sha256.lower():
+            raise CorruptDownload(
+                f"{what}: received bytes have SHA-256 {hasher.sha256_hexdigest()}, "
+                f"not the recorded {expected_sha256}"
+            )
+    except BaseException:
+        progress.on_progress(-counted)
+        raise
+    return hasher
+
+
+def _fetched(path: str, hasher: TreeHasher, expected_tree_hash: str | None,
+             expected_sha256: str | None = None) -> FetchedOutput:
+    return FetchedOutput(
+        path=path,
+        size=hasher.size,
+        sha256=hasher.sha256_hexdigest(),
+        tree_hash=hasher.hexdigest(),
+        verified=(
+            f"tree hash {expected_tree_hash}" if expected_tree_hash
+            else f"sha256 {expected_sha256}" if expected_sha256 else None
+        ),
+    )
+
+
 def stream_to_file(
     chunks,
     dest: Path,
@@ -68,38 +110,28 @@ def stream_to_file(
     expected_sha256: str | None = None,
 ) -> FetchedOutput:
     """Write ``chunks`` to ``dest`` atomically, hashing them; a mismatch leaves ``dest`` untouched."""
-    hasher = TreeHasher()
-    counted = 0
-    try:
-        with atomic_output(dest) as out:
-            for chunk in chunks:
-                hasher.update(chunk)
-                out.write(chunk)
-                counted += len(chunk)
-                progress.on_progress(len(chunk))
-            if expected_tree_hash and hasher.hexdigest() != expected_tree_hash.lower():
-                raise CorruptDownload(
-                    f"{what}: received bytes have tree hash {hasher.hexdigest()}, "
-                    f"the service sent {expected_tree_hash}"
-                )
-            if expected_sha256 and hasher.sha256_hexdigest() != expected_sha256.lower():
-                raise CorruptDownload(
-                    f"{what}: received bytes have SHA-256 {hasher.sha256_hexdigest()}, "
-                    f"not the recorded {expected_sha256}"
-                )
-    except BaseException:
-        progress.on_progress(-counted)
-        raise
-    return FetchedOutput(
-        path=str(dest),
-        size=hasher.size,
-        sha256=hasher.sha256_hexdigest(),
-        tree_hash=hasher.hexdigest(),
-        verified=(
-            f"tree hash {expected_tree_hash}" if expected_tree_hash
-            else f"sha256 {expected_sha256}" if expected_sha256 else None
-        ),
-    )
+    with atomic_output(dest) as out:
+        hasher = _hashed(chunks, out.write, progress, what, expected_tree_hash, expected_sha256)
+    return _fetched(str(dest), hasher, expected_tree_hash, expected_sha256)
+
+
+def stream_into(
+    chunks, fd: int, offset: int, progress: Progress, what: str, *,
+    expected_tree_hash: str | None = None,
+) -> FetchedOutput:
+    """Write ``chunks`` into the open file ``fd`` from ``offset`` on, hashing them. Nothing is
+    fsynced: the caller (a ranged download) syncs before its journal claims the bytes."""
+    at = offset
+
+    def write(chunk) -> None:
+        nonlocal at
+        view = memoryview(chunk)
+        while view:
+            n = os.pwrite(fd, view, at)
+            view, at = view[n:], at + n
+
+    hasher = _hashed(chunks, write, progress, what, expected_tree_hash, None)
+    return _fetched(f"fd {fd} at {offset}", hasher, expected_tree_hash)
 
 
 class VaultJobs:
@@ -223,3 +255,28 @@ class VaultJobs:
             progress.on_done()
         record_job(self.catalog, job, output_path=str(dest))
         return result
+
+    def fetch_job_range(
+        self, job_id: str, fd: int, start: int, end: int, *, progress: Progress | None = None
+    ) -> FetchedOutput:
+        progress = progress_or_null(progress)
+        if start < 0 or end <= start:
+            raise UsageError(f"byte range {start}-{end} is empty or negative")
+
+        def attempt() -> FetchedOutput:
+            answer = self.client.get_job_output(vaultName=self.container, jobId=job_id,
+                                                range=f"bytes={start}-{end - 1}")
+            body = answer["body"]
+            try:
+                return stream_into(iter(lambda: body.read(READ_CHUNK), b""), fd, start, progress,
+                                   f"job {job_id} bytes {start}-{end - 1}",
+                                   expected_tree_hash=answer.get("checksum"))
+            finally:
+                body.close()
+
+        try:
+            return awserrors.call(attempt, self.where, "GetJobOutput", self.backoff, sleep=self._sleep)
+        except CorruptDownload as exc:
+            raise ChecksumMismatch(
+                f"{exc.message}, on every one of {self.backoff.attempts} tries; fetch it again later"
+            ) from None

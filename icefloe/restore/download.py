@@ -4,38 +4,43 @@ The job output is fetched in ranges of 1 MiB x 2^n (``RestoreOptions.range_size`
 a time. The cold store checks each range against the tree hash the service sends with it
 (a vault sends ``x-amz-sha256-tree-hash`` for MiB-aligned ranges) and fetches a range again
 when the bytes differ from it, so a byte corrupted in transit costs one range, not the
-archive. Each verified range is written into ``<dest>.partial`` at its offset and recorded
-in the journal ``<dest>.ranges.json`` (written atomically), so an interrupted download
+archive. Each range is one request (the job's state is asked once, before the first),
+streamed straight into ``<dest>.partial`` at its offset, and recorded in the journal
+``<dest>.ranges.json`` (written atomically, after an fsync of the partial file; the ranges
+that finish meanwhile share one fsync and one journal write), so an interrupted download
 resumes with only the missing ranges, even under a new retrieval job for the same archive
-(jobs expire after a day). At the end the whole file is read once: its tree hash (vault)
+(jobs expire after a day). A range written but not yet journalled when the process dies is
+fetched again. At the end the whole file is read once: its tree hash (vault)
 and SHA-256 must equal the catalog's (reading the file back, rather than combining the
 ranges' tree hashes, also checks what reached the disk); if not, ranges whose bytes on disk differ from what
 was recorded, else ranges no service checksum vouched for, are fetched once more. Then the
 file is fsynced and renamed to ``dest``. The journal format is in docs/restore.md.
 
-Memory: ``download_concurrency`` streams of 1 MiB reads. Disk: the archive plus one range
-per stream.
+Memory: ``download_concurrency`` streams of 1 MiB reads. Disk: the archive.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from icefloe.coldstore.base import JobNotReady
+from icefloe.coldstore.pump import PartLog
 from icefloe.errors import ChecksumMismatch
-from icefloe.fsutil import atomic_write_bytes, fsync_dir
+from icefloe.fsutil import atomic_write_bytes, fsync_dir, remove_leftovers
 from icefloe.progress import NullProgress, Progress
 from icefloe.restore.options import RestoreOptions
-from icefloe.treehash import MIB, file_tree_hash
+from icefloe.treehash import file_tree_hash
 
 JOURNAL_FORMAT = "icefloe-download-journal"
 JOURNAL_VERSION = 1
-COPY_CHUNK = 8 * MIB
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,10 @@ class _Journal:
             return False
         return True
 
-    def add(self, done: DoneRange) -> None:
+    def add(self, batch: list[DoneRange]) -> None:
         with self._lock:
-            self.done[done.start] = done
+            for done in batch:
+                self.done[done.start] = done
             self._save()
 
     def drop(self, starts: list[int]) -> None:
@@ -135,26 +141,6 @@ class _Forward:
         pass
 
 
-def _copy_into(src: Path, fd: int, offset: int) -> None:
-    """Copy a whole range file into the partial file at ``offset`` (in-kernel where possible)."""
-    with open(src, "rb") as handle:
-        total = os.fstat(handle.fileno()).st_size
-        done = 0
-        while done < total:
-            try:
-                n = os.copy_file_range(handle.fileno(), fd, total - done, done, offset + done)
-            except OSError:
-                n = 0
-            if n <= 0:
-                data = os.pread(handle.fileno(), min(COPY_CHUNK, total - done), done)
-                if not data:
-                    raise OSError(f"{src} ended early while copying it")
-                n = 0
-                while n < len(data):
-                    n += os.pwrite(fd, data[n:], offset + done + n)
-            done += n
-
-
 def download_job_output(
     store,
     job_id: str,
@@ -181,6 +167,9 @@ def download_job_output(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial, jpath = partial_path(dest), journal_path(dest)
+    # A journal write a kill interrupted (atomic_output's temporary name; a live writer holds
+    # a lock on its own, so it stays).
+    remove_leftovers(dest.parent, re.compile(re.escape(f".{jpath.name}.") + r"[^/]+\.part"), grace_s=0)
     journal = _Journal(jpath, identity, size, options.range_size)
     if not (journal.load() and partial.is_file() and partial.stat().st_size == size):
         journal.done.clear()
@@ -189,29 +178,37 @@ def download_job_output(
     resumed = sum(1 for start, _ in ranges if start in journal.done)
     counts = {"fetched": 0, "refetched": 0}
     counts_lock = threading.Lock()
+    job = store.describe_job(job_id)  # once: each range is then one request
+    if not job.done:
+        raise JobNotReady(
+            f"job {job_id} is {job.status}; its output can be downloaded once it has Succeeded "
+            "(`icefloe jobs` shows when)"
+        )
     progress.on_queued(size, label or dest.name)
     fd = os.open(partial, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         os.ftruncate(fd, size)
         progress.on_progress(sum(r.end - r.start for r in journal.done.values()))
 
-        def fetch(start: int, end: int) -> None:
-            tmp = dest.with_name(f".{dest.name}.range-{start}")
-            try:
-                got = store.fetch_job_output(job_id, tmp, byte_range=(start, end), progress=_Forward(progress))
-                if got.size != end - start:
-                    raise ChecksumMismatch(
-                        f"{dest.name}: bytes {start}-{end - 1} arrived as {got.size} bytes; fetch it again"
-                    )
-                _copy_into(tmp, fd, start)
-                os.fsync(fd)  # the journal must never claim bytes the disk may not have
-            finally:
-                tmp.unlink(missing_ok=True)
-            journal.add(DoneRange(start, end, got.tree_hash, got.verified is not None))
+        def record(batch: list[DoneRange]) -> None:
+            os.fsync(fd)  # the journal must never claim bytes the disk may not have
+            journal.add(batch)
+
+        def fetch(log: PartLog[DoneRange], start: int, end: int) -> None:
+            got = store.fetch_job_range(job_id, fd, start, end, progress=_Forward(progress))
+            if got.size != end - start:
+                raise ChecksumMismatch(
+                    f"{dest.name}: bytes {start}-{end - 1} arrived as {got.size} bytes; fetch it again"
+                )
+            log.add(DoneRange(start, end, got.tree_hash, got.verified is not None))
             with counts_lock:
                 counts["fetched"] += 1
 
-        _fetch_all(fetch, [r for r in ranges if r[0] not in journal.done], options.download_concurrency)
+        def fetch_all(todo: list[tuple[int, int]]) -> None:
+            with PartLog(record) as log:
+                _fetch_all(functools.partial(fetch, log), todo, options.download_concurrency)
+
+        fetch_all([r for r in ranges if r[0] not in journal.done])
         tree, sha = file_tree_hash(partial)
         bad = _mismatch(dest.name, tree, sha, tree_hash, sha256)
         if bad:
@@ -222,7 +219,7 @@ def download_job_output(
                                        "the stored archive differs from the catalog's record")
             progress.on_progress(-sum(journal.done[s].end - s for s in suspects))
             journal.drop(suspects)
-            _fetch_all(fetch, [r for r in ranges if r[0] in set(suspects)], options.download_concurrency)
+            fetch_all([r for r in ranges if r[0] in set(suspects)])
             counts["refetched"] = len(suspects)
             tree, sha = file_tree_hash(partial)
             bad = _mismatch(dest.name, tree, sha, tree_hash, sha256)

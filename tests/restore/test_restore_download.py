@@ -75,11 +75,11 @@ class Flaky:
     def __getattr__(self, name: str):
         return getattr(self.store, name)
 
-    def fetch_job_output(self, *args, **kwargs):
+    def fetch_job_range(self, *args, **kwargs):
         self.calls += 1
         if self.calls == self.fail_on:
             raise Transient("the connection dropped; run it again to resume")
-        return self.store.fetch_job_output(*args, **kwargs)
+        return self.store.fetch_job_range(*args, **kwargs)
 
 
 def test_an_interrupted_download_resumes_with_only_the_missing_ranges_even_under_a_new_job(
@@ -137,3 +137,71 @@ def test_bytes_that_never_match_the_record_are_refused_and_nothing_is_kept(stand
     with pytest.raises(ChecksumMismatch, match="SHA-256"):
         download_job_output(store, job_id, dest, size=len(data), identity="x", sha256=wrong, options=FAST)
     assert not dest.exists() and not partial_path(dest).exists() and not journal_path(dest).exists()
+
+
+def test_each_range_is_one_request_after_one_look_at_the_job(standin, retrieved, backend, tmp_path):
+    store, job_id, data = retrieved
+    standin.reset_counters()
+    got = _download(store, job_id, tmp_path / "out" / "archive.7z.001", data)
+    ops = standin.counters()["operations"]
+    looks = ops.get("glacier.DescribeJob", 0) + ops.get("s3.HeadObject", 0)
+    assert got.ranges == 6 and _gets(standin, backend) == 6
+    assert looks == 1  # the job's state once, not before every range
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["archive.7z.001"]
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from icefloe.catalog import Catalog
+from icefloe.coldstore import open_coldstore
+from icefloe.config import ColdstoreConfig
+from icefloe.restore import RestoreOptions, download_job_output
+backend, container, catalog, job, dest, size, sha = sys.argv[1:8]
+cfg = ColdstoreConfig(backend=backend, vault=container, bucket=container, region="us-east-1")
+with Catalog.open(Path(catalog)) as cat:
+    download_job_output(open_coldstore(cfg, cat), job, Path(dest), size=int(size), identity="sha256:" + sha,
+                        sha256=sha, options=RestoreOptions(range_size=1 << 20, download_concurrency=2))
+"""
+
+
+def test_a_download_killed_midway_resumes_from_its_journal(standin, retrieved, backend, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store, job_id, data = retrieved
+    dest = tmp_path / "out" / "archive.7z.001"
+    dest.parent.mkdir()
+    sha = hashlib.sha256(data).hexdigest()
+    standin.set_options(latency_ms=300)
+    env = dict(os.environ, AWS_ENDPOINT_URL=standin.url, AWS_ACCESS_KEY_ID="test",
+               AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=store.cfg.region)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, backend, store.container, str(store.catalog.path), job_id, str(dest),
+         str(len(data)), sha], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not journal_path(dest).exists():
+            assert child.poll() is None, child.stderr.read().decode()
+            assert time.monotonic() < deadline, "no range was journalled within 60 s"
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)  # no cleanup runs
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    standin.set_options(latency_ms=0)
+    claimed = json.loads(journal_path(dest).read_text())["ranges"]
+    assert 1 <= len(claimed) < 6 and not dest.exists()
+    partial = partial_path(dest).read_bytes()
+    for item in claimed:  # the journal claims only bytes that reached the partial file
+        assert partial[item["start"]:item["end"]] == data[item["start"]:item["end"]]
+    standin.reset_counters()
+    got = _download(store, job_id, dest, data)
+    assert dest.read_bytes() == data
+    assert (got.resumed, got.fetched, _gets(standin, backend)) == (len(claimed), 6 - len(claimed), 6 - len(claimed))
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["archive.7z.001"]
