@@ -2,10 +2,10 @@
 and bandwidth shared by every upload of the process.
 
 An upload's coordinator (the calling thread) reads the file in order, one part at a time,
-into a buffer lent by the :class:`Budget`, feeds the whole-file SHA-256 as it goes, asks the
-backend whether the service already holds that part (a resume), and otherwise hands the part
-to one of the budget's senders. A buffer goes back to the budget when its part is
-acknowledged or has failed, so all the volumes of a set uploading at once hold at most
+into a buffer lent by the :class:`Budget`, hands it to the whole-file SHA-256 (a thread of
+its own, fed in order), asks the backend whether the service already holds that part (a
+resume), and otherwise hands the part to one of the budget's senders. A buffer goes back to
+the budget when its part is acknowledged or has failed and has been hashed, so all the volumes of a set uploading at once hold at most
 ``concurrency x part size`` bytes of parts between them, and share one bandwidth limit.
 
 A failure leaves the multipart upload open and every acknowledged part recorded: the next
@@ -182,6 +182,27 @@ class Sent(Generic[R]):
     reused: int
 
 
+class _Lent:
+    """A part buffer and the work still reading it (the send, the whole-file hash); it goes
+    back to the budget when none is."""
+
+    def __init__(self, budget: Budget, buffer: bytearray) -> None:
+        self.budget, self.buffer = budget, buffer
+        self._holds = 1
+        self._lock = threading.Lock()
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holds += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holds -= 1
+            last = self._holds == 0
+        if last:
+            self.budget.give(self.buffer)
+
+
 def send_parts(
     f: LocalFile,
     part_size: int,
@@ -193,56 +214,67 @@ def send_parts(
     hash_whole: bool = True,
 ) -> Sent[R]:
     """Read every part in order; ``held`` (in this thread) returns the receipt of a part the
-    service already holds, else ``send`` (on a sender) sends it and returns its receipt."""
+    service already holds, else ``send`` (on a sender) sends it and returns its receipt.
+
+    The whole file's SHA-256 is fed the parts in order on a thread of its own, so this
+    thread only reads: hashing every part here first kept 16 senders waiting for it."""
     count = -(-f.size // part_size)
     receipts: list[R | None] = [None] * count
     whole = hashlib.sha256() if hash_whole else None
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="icefloe-sha256") if hash_whole else None
     failures: list[BaseException] = []
     futures: list[Future] = []
     sent = reused = 0
 
-    def finished(index: int, buffer: bytearray, future: Future) -> None:
+    def finished(index: int, lent: _Lent, future: Future) -> None:
         if not future.cancelled():
             exc = future.exception()
             if exc is not None:
                 failures.append(exc)
             else:
                 receipts[index] = future.result()
-        budget.give(buffer)  # after the failure is noted: no further part starts after it
+        lent.release()  # after the failure is noted: no further part starts after it
+
+    def feed(lent: _Lent, data: memoryview) -> None:
+        lent.hold()
+        hashed = hasher.submit(whole.update, data)  # one thread: in file order
+        hashed.add_done_callback(lambda _: lent.release())
 
     try:
         for index in range(count):
             part = Part(index, index * part_size, min(f.size, (index + 1) * part_size))
-            buffer = budget.take(part.end - part.start)
+            lent = _Lent(budget, budget.take(part.end - part.start))
             if failures:
-                budget.give(buffer)
+                lent.release()
                 break
             try:
-                data = f.pread_into(buffer, part.start, part.end)
+                data = f.pread_into(lent.buffer, part.start, part.end)
                 if whole is not None:
-                    whole.update(data)
+                    feed(lent, data)
                 receipt = held(part, data)
             except BaseException:
-                budget.give(buffer)
+                lent.release()
                 raise
             if receipt is not None:
                 receipts[index] = receipt
                 reused += 1
                 progress.on_progress(part.end - part.start)
                 del data
-                budget.give(buffer)
+                lent.release()
                 continue
             future = budget.executor.submit(send, part, data)
             del data
             sent += 1
             futures.append(future)
-            future.add_done_callback(lambda fut, i=index, b=buffer: finished(i, b, fut))
+            future.add_done_callback(lambda fut, i=index, b=lent: finished(i, b, fut))
     except BaseException:
         for future in futures:
             future.cancel()  # parts not yet started; those in flight finish (and are recorded)
         raise
     finally:
         wait(futures)
+        if hasher is not None:
+            hasher.shutdown(wait=True)
     if failures:
         raise failures[0]
     if any(r is None for r in receipts):

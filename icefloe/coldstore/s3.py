@@ -1,14 +1,18 @@
 """The S3 backend: objects with storage class DEEP_ARCHIVE or GLACIER.
 
 icefloe drives the multipart steps itself, through the same part pump as the vault
-(:mod:`icefloe.coldstore.pump`): CreateMultipartUpload (with the storage class, SHA-256
-checksums and icefloe's metadata), then UploadPart for each part with its SHA-256, then
-CompleteMultipartUpload listing every part's ETag and checksum. The coordinator hashes the
-whole file as it reads it and refuses to complete bytes that no longer match the archive.
+(:mod:`icefloe.coldstore.pump`): CreateMultipartUpload (with the storage class, CRC32
+part checksums and icefloe's metadata), then UploadPart for each part with its CRC32 (S3
+refuses a part whose bytes do not match it), then CompleteMultipartUpload listing every
+part's ETag and checksum; HEAD's composite checksum must equal the one the parts make. The
+file's SHA-256 is computed once, as it is read, and the upload is not completed unless it
+equals the archive's: each byte is hashed by SHA-256 once, not twice (an upload an older
+icefloe opened with SHA-256 part checksums goes on with them). A file of one part goes in
+one PutObject carrying its SHA-256.
 
 A failure (a transient error, Ctrl-C, a killed task) leaves the upload open on S3 and
 recorded in the catalog with every acknowledged part; the next try sends only the parts S3
-lacks (:mod:`icefloe.coldstore.s3resume`). A file of at most one part goes in one PutObject.
+lacks (:mod:`icefloe.coldstore.s3resume`).
 
 Object metadata carries the description and the SHA-256; HEAD confirms them afterwards.
 """
@@ -43,7 +47,15 @@ from icefloe.coldstore.base import (
 from icefloe.coldstore.intent import Intent, already_stored, decide, local_key, record_stored, resumed_intent
 from icefloe.coldstore.pump import Budget, Part, PartLog, send_body, send_parts, shared_budget
 from icefloe.coldstore.s3jobs import META_DESCRIPTION, META_SHA256, S3Jobs
-from icefloe.coldstore.s3resume import S3Resume, held_receipt, hex_to_b64, name_of
+from icefloe.coldstore.s3resume import (
+    PART_CHECKSUM,
+    S3Resume,
+    composite_checksum,
+    held_receipt,
+    hex_to_b64,
+    name_of,
+    part_digest,
+)
 from icefloe.coldstore.throttle import signal_transferring
 
 
@@ -143,7 +155,7 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
                 return adopted
             if f.size <= part:
                 return self._single(f, intent, key, budget, progress)
-            return self._multipart(f, intent, key, part, budget, progress, None, {})
+            return self._multipart(f, intent, key, part, budget, progress, None, ({}, PART_CHECKSUM))
 
     def _budget(self, concurrency: int, part_size: int) -> Budget:
         return shared_budget(concurrency, part_size, self.cfg.bandwidth_bps)
@@ -189,11 +201,12 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         budget: Budget,
         progress: Progress,
         upload_id: str | None,
-        held: dict[int, dict],
+        resume: tuple[dict[int, dict], str],
     ) -> StoredArchive:
+        held, algorithm = resume
         if upload_id is None:
             created = self._call("CreateMultipartUpload", "create_multipart_upload", Key=key,
-                                 ChecksumAlgorithm="SHA256", **self._extra(intent))
+                                 ChecksumAlgorithm=algorithm, **self._extra(intent))
             upload_id = created["UploadId"]
             self.catalog.open_upload(
                 UploadRecord(
@@ -207,13 +220,13 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         log: PartLog[PartReceipt] = PartLog(lambda batch: self.catalog.record_parts(upload_id, batch))
 
         def reuse(part: Part, data: memoryview) -> PartReceipt | None:
-            receipt = held_receipt(held.get(part.index + 1), part.index + 1, part.start, data)
+            receipt = held_receipt(held.get(part.index + 1), part.index + 1, part.start, data, algorithm)
             if receipt is not None and receipt.part_number not in recorded:
                 log.add(receipt)
             return receipt
 
         def send(part: Part, data: memoryview) -> PartReceipt:
-            receipt = self._send_part(key, upload_id, part, data, progress, budget.pace)
+            receipt = self._send_part(key, upload_id, part, data, progress, budget.pace, algorithm)
             log.add(receipt)
             return receipt
 
@@ -231,30 +244,32 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         self._call(
             "CompleteMultipartUpload", "complete_multipart_upload", Key=key, UploadId=upload_id,
             MultipartUpload={"Parts": [
-                {"PartNumber": r.part_number, "ETag": r.etag, "ChecksumSHA256": hex_to_b64(r.checksum)}
+                {"PartNumber": r.part_number, "ETag": r.etag, f"Checksum{algorithm}": hex_to_b64(r.checksum)}
                 for r in done.receipts
             ]},
         )
         self.catalog.finish_upload(upload_id, "completed", key)
         return self._confirm_upload(key, f, intent, part_size, done.receipts, sent=done.sent,
-                                    reused=done.reused)
+                                    reused=done.reused, algorithm=algorithm)
 
     def _send_part(
-        self, key: str, upload_id: str, part: Part, data: memoryview, progress: Progress, pace
+        self, key: str, upload_id: str, part: Part, data: memoryview, progress: Progress, pace,
+        algorithm: str = PART_CHECKSUM,
     ) -> PartReceipt:
-        digest = hashlib.sha256(data).digest()  # once; every attempt sends the same bytes
+        digest = part_digest(algorithm, data)  # once; every attempt sends the same bytes
         checksum = base64.b64encode(digest).decode()
+        field = f"Checksum{algorithm}"
         response = self._send(
             lambda body: self.client.upload_part(
                 Bucket=self.container, Key=key, UploadId=upload_id, PartNumber=part.index + 1,
-                Body=body, ChecksumSHA256=checksum,
+                Body=body, **{field: checksum},
             ),
             "UploadPart", data, progress, pace,
         )
-        answered = response.get("ChecksumSHA256")
+        answered = response.get(field)
         if answered and answered != checksum:
             raise ChecksumMismatch(
-                f"S3 computed SHA-256 {answered} for part {part.index + 1} of {key}, not "
+                f"S3 computed {algorithm} {answered} for part {part.index + 1} of {key}, not "
                 f"{checksum}; run the upload again to resend that part"
             )
         return PartReceipt(part.index + 1, part.start, part.end, digest.hex(), response.get("ETag"))
@@ -269,23 +284,25 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         *,
         sent: int,
         reused: int,
+        algorithm: str = "SHA256",
     ) -> StoredArchive:
         head = self.head(key)
-        expected = _expected_checksum(intent.sha256, parts)
+        expected = _expected_checksum(intent.sha256, parts, algorithm)
+        answered = head.checksum_crc32 if algorithm == "CRC32" else head.checksum_sha256
         problems = []
         if head.size != f.size:
             problems.append(f"size {head.size}, not {f.size}")
         if head.sha256 != intent.sha256:
             problems.append(f"metadata SHA-256 {head.sha256}, not {intent.sha256}")
-        if head.checksum_sha256 is not None and not _same_checksum(head.checksum_sha256, expected):
-            problems.append(f"checksum {head.checksum_sha256}, not {expected}")
+        if answered is not None and not _same_checksum(answered, expected):
+            problems.append(f"{algorithm} checksum {answered}, not {expected}")
         ok = not problems
         stored = StoredArchive(
             backend=self.backend, container=self.container, remote_id=key, size=f.size,
             sha256=intent.sha256, description=intent.description, part_size=part_size,
-            server_checksum=head.checksum_sha256, parts_sent=sent, parts_reused=reused,
+            server_checksum=answered, parts_sent=sent, parts_reused=reused,
         )
-        how = f"checksum {head.checksum_sha256}" if head.checksum_sha256 else "size and metadata"
+        how = f"{algorithm} checksum {answered}" if answered else "size and metadata"
         detail = f"s3 {self.container}/{key}: " + (
             f"{how} confirmed by HEAD" if ok else "; ".join(problems)
         )
@@ -369,13 +386,13 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
         return match[0]
 
 
-def _expected_checksum(sha256_hex: str, parts: list[PartReceipt]) -> str:
-    """S3's ChecksumSHA256: of the bytes for one request; for a multipart upload the SHA-256
-    of the parts' SHA-256 digests, then "-" and the part count."""
+def _expected_checksum(sha256_hex: str, parts: list[PartReceipt], algorithm: str) -> str:
+    """S3's checksum: for one request the SHA-256 of its bytes; for a multipart upload the
+    algorithm over the parts' digests, then "-" and the part count."""
     if not parts:
         return hex_to_b64(sha256_hex)
-    joined = b"".join(bytes.fromhex(p.checksum) for p in sorted(parts, key=lambda p: p.part_number))
-    return f"{base64.b64encode(hashlib.sha256(joined).digest()).decode()}-{len(parts)}"
+    ordered = sorted(parts, key=lambda p: p.part_number)
+    return composite_checksum(algorithm, [bytes.fromhex(p.checksum) for p in ordered])
 
 
 def _same_checksum(answered: str, expected: str) -> bool:

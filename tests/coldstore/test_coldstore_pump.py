@@ -99,3 +99,46 @@ def test_an_interrupted_upload_recorded_every_part_the_service_holds(
     sent = again["vault_parts"] if backend == "glacier" else again["s3_parts"]
     assert len(sent) == 13 - len(recorded)
     assert retrieve(store, stored, tmp_path / "back") == data
+
+
+@pytest.mark.parametrize("backend", ["s3"])
+def test_s3_parts_carry_crc32s_and_head_confirms_their_composite(standin, store, catalog, tmp_path: Path) -> None:
+    import base64
+    import zlib
+
+    src = tmp_path / "parts.bin"
+    data = write_random(src, 3 * 5 * MIB + 11)
+    stored = store.upload(src, part_size=MIB)
+    crcs = [zlib.crc32(data[i:i + 5 * MIB]).to_bytes(4, "big") for i in range(0, len(data), 5 * MIB)]
+    composite = base64.b64encode(zlib.crc32(b"".join(crcs)).to_bytes(4, "big")).decode()
+    assert stored.server_checksum.partition("-")[0] == composite  # "-4" as S3 says it; moto drops it
+    (upload,) = catalog.uploads(state=None)
+    assert [p.checksum for p in catalog.parts(upload.upload_id)] == [c.hex() for c in crcs]
+    head = store.client.head_object(Bucket=store.container, Key=stored.remote_id, ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == stored.server_checksum and "ChecksumSHA256" not in head
+    assert retrieve(store, stored, tmp_path / "back") == data
+
+
+@pytest.mark.parametrize("backend", ["s3"])
+def test_an_upload_opened_with_sha256_parts_is_resumed_with_them(
+    standin, store, catalog, tmp_path: Path, monkeypatch
+) -> None:
+    """An upload an older icefloe opened (SHA-256 part checksums) and that was interrupted goes
+    on with SHA-256 parts: S3 takes no other algorithm into that upload."""
+    import icefloe.coldstore.s3 as s3
+
+    src = tmp_path / "older.bin"
+    data = write_random(src, 4 * 5 * MIB + 3)
+    monkeypatch.setattr(s3, "PART_CHECKSUM", "SHA256")
+    with pytest.raises(Crash):
+        store.upload(src, part_size=MIB, concurrency=1, progress=CrashAfter(11 * MIB))
+    monkeypatch.undo()
+    (record,) = catalog.uploads()
+    assert len(catalog.parts(record.upload_id)) == 2
+    standin.reset_counters()
+    stored = store.upload(src, part_size=MIB, concurrency=1)
+    assert (stored.parts_reused, stored.parts_sent) == (2, 3)
+    head = store.client.head_object(Bucket=store.container, Key=stored.remote_id, ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == stored.server_checksum
+    assert {len(p.checksum) for p in catalog.parts(record.upload_id)} == {64}  # all five: SHA-256s
+    assert retrieve(store, stored, tmp_path / "back") == data
