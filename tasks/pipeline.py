@@ -15,6 +15,7 @@ from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
 from icefloe.confirmation import read_job, unread_jobs
 from icefloe.errors import GateNotMet, UsageError
+from icefloe.lifecycle import live_set
 from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
 from tasks.common import STAGE, retry_if_transient, settings_for
 
@@ -86,18 +87,6 @@ def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
         return unread_jobs(catalog, store.backend, store.container)
 
 
-def live_set(catalog: Catalog, label: str) -> str | None:
-    """The set of ``label`` that is still being archived, when the catalog can tell; else None.
-
-    The hook for the set lifecycle: once the catalog records each set's state (``live_sets``),
-    a partition with a live set is being archived already and no second run starts for it.
-    Until then the catalog cannot tell a live set from one whose run failed, so none is live.
-    """
-    live_sets = getattr(catalog, "live_sets", None)
-    names = live_sets(label) if live_sets is not None else []
-    return names[0] if names else None
-
-
 @task(**STAGE, name="check fill level", cache_policy=NO_CACHE)
 def check_fill_task(config: str | None = None) -> dict[str, Any]:
     """The active partition's fill level; when over the threshold, the other becomes active.
@@ -122,7 +111,7 @@ def check_fill_task(config: str | None = None) -> dict[str, Any]:
                 full = part.label
                 running = live_set(catalog, full)
                 if running is not None:
-                    logger.info("%s is full and already being archived (%s)", full, running)
+                    logger.info("%s is full and already being archived (%s)", full, running.name)
                     full = None
     logger.info("active partition %s; fill %.0f%%%s", label, 100 * level,
                 f"; {full} is full and goes to archiving" if full else "")
