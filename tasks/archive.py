@@ -12,19 +12,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
-from icefloe.archive import consolidate, test_archive, volume_plan
-from icefloe.catalog import TESTZIP, Catalog
+from icefloe.archive import consolidate, volume_plan
+from icefloe.catalog import Catalog
 from icefloe.config import ArchiveConfig, read_password
-from icefloe.errors import IcefloeError, InputNotFound, PasswordError
+from icefloe.errors import ChecksumMismatch, InputNotFound, PasswordError
 from icefloe.lease import Lease, partition_lease_name
 from icefloe.lifecycle import begin_consolidation, carried_set
 from icefloe.passwords import check_for_archiving, for_writing
-from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
+from icefloe.setcheck import OK, testzip_volumes
+from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
 
 
 def _key(text: str) -> str:
@@ -83,8 +83,7 @@ def archiving_password(archive: ArchiveConfig) -> str | None:
     return for_writing(archive, archive_password(archive))
 
 
-@task(
-    **STAGE,
+@stage(
     name="consolidate-partition",
     task_run_name="consolidate {label}",
     retries=1,
@@ -151,8 +150,7 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     }
 
 
-@task(
-    **STAGE,
+@stage(
     name="test-archive",
     task_run_name="testzip {set_name}",
     retries=1,
@@ -169,26 +167,11 @@ def test_archive_task(set_name: str, config: str | None = None) -> str:
         records = sorted(catalog.archives(set_name=set_name), key=lambda r: r.volume)
         if not records:
             raise InputNotFound(f"the catalog has no archive set {set_name!r}: consolidate it first")
-        paths = [Path(r.path or "") for r in records]
-        subjects = [f"archive:{r.name}" for r in records]
-        try:
-            shas = test_archive(
-                paths,
-                archive_password(settings.archive),
-                workers=settings.archive.workers,
-                progress=ArtifactProgress(f"testzip {set_name}"),
-            )
-            wrong = [r.name for r, sha in zip(records, shas) if sha != r.sha256]
-            if wrong:
-                from icefloe.errors import ChecksumMismatch
-
-                raise ChecksumMismatch(f"{', '.join(wrong)} differ from the SHA-256 recorded when they were made")
-        except IcefloeError as exc:
-            for subject in subjects:
-                catalog.verify(subject, TESTZIP, False, exc.message)
-            raise
-        for subject in subjects:
-            catalog.verify(subject, TESTZIP, True, "testzip and SHA-256 match")
+        lines = testzip_volumes(catalog, records, archive_password(settings.archive),
+                                workers=settings.archive.workers, progress=ArtifactProgress(f"testzip {set_name}"))
+    wrong = [line for line in lines if line.status != OK]
+    if wrong:
+        raise ChecksumMismatch(f"{', '.join(line.subject for line in wrong)}: {wrong[0].detail}")
     get_run_logger().info("%d volume(s) tested, every CRC and SHA-256 matches", len(records))  # the run names the set
     return set_name
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -33,7 +32,7 @@ from icefloe.clear import (
 from icefloe.clear.trash import rollback_staged
 from icefloe.errors import IcefloeError, UsageError
 from icefloe.partitions import finish_handover
-from tasks.common import STAGE, retry_if_transient, settings_for
+from tasks.common import retry_if_transient, settings_for, stage
 
 LIST_LIMIT = 200  # paths listed in an artifact or a task result; the counts are always whole
 RETRY_BACKOFF_S = 5  # a busy catalog frees up in seconds
@@ -94,8 +93,7 @@ def report_markdown(summary: dict[str, Any], *, dry_run: bool, active: str | Non
     return "\n".join(lines) + "\n"
 
 
-@task(
-    **STAGE,
+@stage(
     name="check-gates",
     task_run_name="check gates {label}",
     retries=2,
@@ -120,8 +118,7 @@ def check_gates_task(label: str, config: str | None = None) -> int:
     return len(gates)
 
 
-@task(
-    **STAGE,
+@stage(
     name="plan-clear",
     task_run_name="plan clear {label}",
     retries=2,
@@ -150,8 +147,7 @@ def require_confirmation(summary: dict[str, Any], confirm: bool) -> None:
         )
 
 
-@task(
-    **STAGE,
+@stage(
     name="stage-clear",
     task_run_name="stage clear {label}",
     retries=2,  # a failed stage has put every file back, so another attempt is safe
@@ -189,8 +185,7 @@ def stage_clear(label: str, config: str | None = None) -> dict[str, Any]:
     return summary
 
 
-@task(
-    **STAGE,
+@stage(
     name="recover-clear",
     task_run_name="recover clear {label}",
     retries=2,
@@ -258,8 +253,7 @@ def failed_commit(txn: Transaction) -> str | None:
     return None
 
 
-@task(
-    **STAGE,
+@stage(
     name="confirm-clear",
     task_run_name="confirm clear {label}",
     retries=2,
@@ -288,8 +282,7 @@ def confirm_clear(label: str, stamp: str, sets: list[str], config: str | None = 
     return True
 
 
-@task(
-    **STAGE,
+@stage(
     name="switch-active-partition",
     task_run_name="switch active partition from {label}",
     retries=2,
@@ -307,7 +300,7 @@ def switch_active_partition(label: str, config: str | None = None) -> str:
     return active
 
 
-@task(**STAGE, name="report-clear", task_run_name="report clear {label}", cache_policy=NO_CACHE)
+@stage(name="report-clear", task_run_name="report clear {label}", cache_policy=NO_CACHE)
 def report_clear(label: str, summary: dict[str, Any], active: str) -> None:
     """The removed and kept files as a markdown artifact ``clear-<label>``."""
     create_markdown_artifact(report_markdown(summary, dry_run=False, active=active),

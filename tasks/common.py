@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
 
@@ -58,22 +60,38 @@ def failed_stages(flow_run_id: Any) -> list[tuple[str, BaseException]]:
         return _failed_stages.pop(str(flow_run_id), [])
 
 
-def label_stage(task: Any, task_run: Any, state: Any) -> None:
-    """``on_running`` hook: label the flow run with the stage that started, so a run whose
-    process died (no failure of its own to report) is notified with the stage it was in."""
-    if task_run.flow_run_id is None:
+def _label_stage() -> None:
+    """Label the flow run with the stage that starts, so a run whose process died (no failure
+    of its own to report) is notified with the stage it was in."""
+    from prefect.context import TaskRunContext
+
+    context = TaskRunContext.get()
+    run = context.task_run if context else None
+    if run is None or run.flow_run_id is None:
         return
     try:
         from prefect import get_client
 
         with get_client(sync_client=True) as client:
-            client.update_flow_run_labels(task_run.flow_run_id, {STAGE_LABEL: task_run.name})
+            client.update_flow_run_labels(run.flow_run_id, {STAGE_LABEL: run.name})
     except Exception as exc:  # noqa: BLE001 - a label must never fail the work
         get_run_logger().debug("stage label not set: %s", exc)
 
 
-# What every stage's decorator takes: ``@task(**STAGE, name=..., ...)``.
-STAGE: dict[str, Any] = {"on_running": [label_stage], "on_failure": [remember_failure]}
+def stage(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@task`` for an icefloe stage: as it starts it labels its flow run with its name, and
+    a failure is remembered so the flow's failure names it (flows/stages.py)."""
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)  # Prefect reads the signature and source through __wrapped__
+        def run(*args: Any, **kwargs: Any) -> Any:
+            _label_stage()
+            return fn(*args, **kwargs)
+
+        hooks = [remember_failure, *options.pop("on_failure", [])]
+        return task(on_failure=hooks, **options)(run)
+
+    return decorate
 
 
 def settings_for(config: str | None) -> Settings:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
@@ -20,15 +19,14 @@ from icefloe.disc.records import (
     burn_recorded_image,
     verify_recorded_image,
 )
-from tasks.common import STAGE, ArtifactProgress, named_by_file, retry_if_transient, settings_for
+from tasks.common import ArtifactProgress, named_by_file, retry_if_transient, settings_for, stage
 
 
 def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "set"
 
 
-@task(
-    **STAGE,
+@stage(
     name="build-disc-images",
     task_run_name="disc images {set_name}",
     retries=2,
@@ -63,8 +61,7 @@ def build_images_task(
     return [i.path for i in infos]
 
 
-@task(
-    **STAGE,
+@stage(
     name="verify-disc-image",
     task_run_name=named_by_file("verify", "image_path"),
     retries=1,
@@ -82,8 +79,7 @@ def verify_image_task(image_path: str, config: str | None = None) -> str:
     return info.sha256
 
 
-@task(
-    **STAGE,
+@stage(
     name="burn-disc-image",
     task_run_name=named_by_file("burn", "image_path"),
     retries=2,

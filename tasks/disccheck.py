@@ -7,15 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from icefloe.catalog import Catalog
 from icefloe.disc.check import check_disc, discs_due, record_check
-from tasks.common import STAGE, retry_if_transient, settings_for
+from tasks.common import retry_if_transient, settings_for, stage
 
 
-@task(**STAGE, name="discs-due", task_run_name="discs due", cache_policy=NO_CACHE,
+@stage(name="discs-due", task_run_name="discs due", cache_policy=NO_CACHE,
       retries=2, retry_delay_seconds=10, retry_condition_fn=retry_if_transient)
 def discs_due_task(config: str | None, older_than_days: float) -> list[dict[str, Any]]:
     """The discs not checked within ``older_than_days``, oldest check first."""
@@ -24,7 +23,7 @@ def discs_due_task(config: str | None, older_than_days: float) -> list[dict[str,
         return discs_due(catalog, every=timedelta(days=older_than_days))
 
 
-@task(**STAGE, name="check-disc", task_run_name="check disc {path}", cache_policy=NO_CACHE)
+@stage(name="check-disc", task_run_name="check disc {path}", cache_policy=NO_CACHE)
 def check_disc_task(path: str, config: str | None) -> dict[str, Any]:
     """Read one disc (or image, or mounted folder) end to end and record the result."""
     settings = settings_for(config)

@@ -11,18 +11,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
-from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
 
 
-@task(
-    **STAGE,
+@stage(
     name="request inventory",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
@@ -38,8 +36,7 @@ def request_inventory_task(config: str | None = None) -> str:
     return job.job_id
 
 
-@task(
-    **STAGE,
+@stage(
     name="describe job",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
@@ -54,8 +51,7 @@ def describe_job_task(job_id: str, config: str | None = None) -> dict[str, Any]:
     return asdict(job)
 
 
-@task(
-    **STAGE,
+@stage(
     name="fetch job output",
     task_run_name="fetch {job_id}",
     retries=3,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -14,7 +13,7 @@ from prefect.tasks import exponential_backoff
 from icefloe.catalog import Catalog
 from icefloe.errors import IcefloeError
 from icefloe.mirror import MirrorResult, run_mirror
-from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
 
 RETRY_BACKOFF_S = 30  # waits of 30 s, 60 s, 120 s, ...: long enough for a router or server reboot
 ARTIFACT_CHANGES = 50
@@ -60,8 +59,7 @@ def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError
     return "\n".join(lines) + "\n"
 
 
-@task(
-    **STAGE,
+@stage(
     name="mirror-partition",
     task_run_name="mirror {label}",
     retries=3,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -17,10 +16,10 @@ from icefloe.confirmation import read_job, unread_jobs
 from icefloe.errors import GateNotMet, UsageError
 from icefloe.lifecycle import live_set
 from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
-from tasks.common import STAGE, retry_if_transient, settings_for
+from tasks.common import retry_if_transient, settings_for, stage
 
 
-@task(**STAGE, name="plan archive", task_run_name="plan archive {label}", cache_policy=NO_CACHE)
+@stage(name="plan archive", task_run_name="plan archive {label}", cache_policy=NO_CACHE)
 def plan_archive_task(label: str, config: str | None = None) -> dict[str, Any]:
     """What an archive run would do: files, bytes and the disc type; changes nothing."""
     settings = settings_for(config)
@@ -45,8 +44,7 @@ def plan_archive_task(label: str, config: str | None = None) -> dict[str, Any]:
     return plan
 
 
-@task(
-    **STAGE,
+@stage(
     name="reconcile inventory",
     task_run_name="reconcile {job_id}",
     retries=3,
@@ -77,7 +75,7 @@ def reconcile_job_task(job_id: str, config: str | None = None) -> dict[str, Any]
     return counts
 
 
-@task(**STAGE, name="pending inventory jobs", cache_policy=NO_CACHE)
+@stage(name="pending inventory jobs", cache_policy=NO_CACHE)
 def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
     """Inventory jobs of the configured vault or bucket not read yet: running, or finished
     (an S3 listing is finished as soon as it is requested)."""
@@ -87,7 +85,7 @@ def pending_inventory_jobs_task(config: str | None = None) -> list[str]:
         return unread_jobs(catalog, store.backend, store.container)
 
 
-@task(**STAGE, name="check fill level", cache_policy=NO_CACHE)
+@stage(name="check fill level", cache_policy=NO_CACHE)
 def check_fill_task(config: str | None = None) -> dict[str, Any]:
     """The active partition's fill level; when over the threshold, the other becomes active.
 

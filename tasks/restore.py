@@ -13,7 +13,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -38,7 +37,7 @@ from icefloe.restore import (
 )
 from icefloe.restore.retrieval import volume_need
 from tasks.archive import archive_password
-from tasks.common import STAGE, ArtifactProgress, retry_if_transient, settings_for
+from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
 
 
 def _key(text: str) -> str:
@@ -54,8 +53,7 @@ def _volume(need) -> dict[str, Any]:
             "local": need.local, "job_id": need.job_id, "job_status": need.job_status}
 
 
-@task(
-    **STAGE,
+@stage(
     name="request-retrievals",
     task_run_name="request retrievals {target}",
     retries=3,
@@ -86,8 +84,7 @@ def request_retrievals_task(target: str, partition: bool = False, tier: str | No
     return [_volume(v) for v in plan.volumes]
 
 
-@task(
-    **STAGE,
+@stage(
     name="wait-for-job",
     task_run_name="wait for {job_id}",
     retries=3,
@@ -104,8 +101,7 @@ def wait_for_job_task(job_id: str, config: str | None = None) -> str:
     return job.status
 
 
-@task(
-    **STAGE,
+@stage(
     name="download-volume",
     task_run_name="download {archive}",
     retries=3,
@@ -131,8 +127,7 @@ def download_volume_task(archive: str, config: str | None = None) -> str:
     return got.path
 
 
-@task(
-    **STAGE,
+@stage(
     name="extract-set",
     task_run_name="extract {set_name}",
     retries=1,
@@ -169,8 +164,7 @@ def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | N
     return report.to_json()
 
 
-@task(
-    **STAGE,
+@stage(
     name="rebuild-catalog",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=30),

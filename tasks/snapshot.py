@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
@@ -10,11 +9,10 @@ from prefect.tasks import exponential_backoff
 from icefloe.catalog import Catalog
 from icefloe.coldstore.snapshots import backup_catalog
 from tasks.archive import archiving_password
-from tasks.common import STAGE, retry_if_transient, settings_for
+from tasks.common import retry_if_transient, settings_for, stage
 
 
-@task(
-    **STAGE,
+@stage(
     name="snapshot-catalog",
     task_run_name="snapshot catalog",
     retries=3,

@@ -12,7 +12,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -20,7 +19,7 @@ from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import StoredArchive, open_coldstore
-from tasks.common import STAGE, ArtifactProgress, named_by_file, retry_if_transient, settings_for
+from tasks.common import ArtifactProgress, named_by_file, retry_if_transient, settings_for, stage
 
 RETRY_BACKOFF_S = 30  # 30 s, 60 s, 120 s: the parts already sent stay sent meanwhile
 
@@ -48,8 +47,7 @@ def report_markdown(path: str, stored: StoredArchive) -> str:
     return "\n".join(lines) + "\n"
 
 
-@task(
-    **STAGE,
+@stage(
     name="upload archive",
     task_run_name=named_by_file("upload", "path"),
     retries=3,

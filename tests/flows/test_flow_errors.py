@@ -22,9 +22,9 @@ def testzip_config(pipeline_config) -> Path:
 
 def _damage_before_testzip(monkeypatch: pytest.MonkeyPatch) -> None:
     """Flip one byte of the first volume between consolidation and testzip, as a bad disk would."""
-    import tasks.archive
+    import icefloe.setcheck
 
-    real = tasks.archive.test_archive
+    real = icefloe.setcheck.test_archive
 
     def damaged(paths, *args, **kwargs):
         first = Path(paths[0])
@@ -33,7 +33,7 @@ def _damage_before_testzip(monkeypatch: pytest.MonkeyPatch) -> None:
         first.write_bytes(bytes(data))
         return real(paths, *args, **kwargs)
 
-    monkeypatch.setattr(tasks.archive, "test_archive", damaged)
+    monkeypatch.setattr(icefloe.setcheck, "test_archive", damaged)
 
 
 def _icefloe(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, list[str]]:

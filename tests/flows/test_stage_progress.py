@@ -102,7 +102,7 @@ def test_testzip_interrupted_midway_records_nothing_and_a_rerun_reaches_100(pref
     from prefect import flow
     from prefect.runtime import flow_run
 
-    import tasks.archive as archive_tasks
+    import icefloe.setcheck as archive_tasks  # where testzip_volumes calls test_archive
     from tasks.archive import consolidate_partition_task, test_archive_task
 
     config = str(stages_config)

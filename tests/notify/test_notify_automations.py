@@ -191,10 +191,10 @@ def _paused_run_id(name: str) -> Any:
 
 KILLED_FLOW = """
 import time
-from prefect import flow, task
-from tasks.common import label_stage
+from prefect import flow
+from tasks.common import stage
 
-@task(name="upload-volume", task_run_name="upload killed-test.7z.001", on_running=[label_stage])
+@stage(name="upload-volume", task_run_name="upload killed-test.7z.001")
 def upload() -> None:
     time.sleep(600)
 

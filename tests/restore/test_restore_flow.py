@@ -52,7 +52,7 @@ def test_a_wrong_password_stops_the_flow_before_any_retrieval(prefect_harness, s
     import pytest
 
     from flows.restore import restore_partition
-    from icefloe.errors import PasswordError
+    from icefloe.errors import PasswordError, StageFailed
 
     monkeypatch.setenv("ICEFLOE_ARCHIVE_PASSWORD", PASSWORD)
     part = make_partition(tmp_path / "photos-a")
@@ -67,7 +67,8 @@ def test_a_wrong_password_stops_the_flow_before_any_retrieval(prefect_harness, s
     config.write_text(f'work_dir = "{tmp_path / "work"}"\n[coldstore]\nbackend = "s3"\nbucket = "{cfg.bucket}"\n')
     monkeypatch.setenv("ICEFLOE_ARCHIVE_PASSWORD", "not the family password")
     before = standin.counters()["operations"].get("s3.RestoreObject", 0)
-    with pytest.raises(PasswordError, match="not the one"):
+    with pytest.raises(StageFailed, match="not the one") as failed:  # the run names its failed stage
         restore_partition(LABEL, str(tmp_path / "restored"), wait=True, config=str(config))
+    assert isinstance(failed.value.error, PasswordError) and failed.value.exit_code == PasswordError.exit_code
     assert standin.counters()["operations"].get("s3.RestoreObject", 0) == before
     assert not (tmp_path / "restored").exists()
