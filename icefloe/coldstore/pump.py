@@ -1,11 +1,12 @@
 """Sending a file's parts: a coordinator per upload, and one budget of senders, part buffers
 and bandwidth shared by every upload of the process.
 
-An upload's coordinator (the calling thread) reads the file in order, one part at a time,
-into a buffer lent by the :class:`Budget`, hands it to the whole-file SHA-256 (a thread of
-its own, fed in order), asks the backend whether the service already holds that part (a
-resume), and otherwise hands the part to one of the budget's senders. A buffer goes back to
-the budget when its part is acknowledged or has failed and has been hashed, so all the volumes of a set uploading at once hold at most
+An upload's coordinator (the calling thread) lends a buffer from the :class:`Budget` for
+each part in file order and hands the part to one of the budget's senders. The sender reads
+the part into it, hands it to the whole-file SHA-256 (a thread of its own, fed in file
+order), asks the backend whether the service already holds that part (a resume), and
+otherwise sends it. A buffer goes back to the budget once its part is acknowledged (or has
+failed) and is hashed, so all the volumes of a set uploading at once hold at most
 ``concurrency x part size`` bytes of parts between them, and share one bandwidth limit.
 
 A failure leaves the multipart upload open and every acknowledged part recorded: the next
@@ -203,6 +204,53 @@ class _Lent:
             self.budget.give(self.buffer)
 
 
+class _InOrder:
+    """The whole file's SHA-256, fed the parts in file order, whichever sender read them, on a
+    thread of its own. ``done`` is called once a part was hashed (or, after ``close``, will
+    never be: a part past one that was never read)."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self._cond = threading.Condition()
+        self._ready: dict[int, tuple[memoryview, Callable[[], None]]] = {}
+        self._next = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="icefloe-sha256", daemon=True)
+        self._thread.start()
+
+    def feed(self, index: int, data: memoryview, done: Callable[[], None]) -> None:
+        with self._cond:
+            if not self._closed:
+                self._ready[index] = (data, done)
+                self._cond.notify()
+                return
+        done()  # a part was lost: the digest is moot, the upload fails
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._next not in self._ready and not self._closed:
+                    self._cond.wait()
+                item = self._ready.pop(self._next, None)
+                if item is None:
+                    return
+                self._next += 1
+            data, done = item
+            try:
+                self.digest.update(data)
+            finally:
+                done()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        for _, done in self._ready.values():
+            done()
+        self._ready.clear()
+
+
 def send_parts(
     f: LocalFile,
     part_size: int,
@@ -213,18 +261,40 @@ def send_parts(
     progress: Progress,
     hash_whole: bool = True,
 ) -> Sent[R]:
-    """Read every part in order; ``held`` (in this thread) returns the receipt of a part the
-    service already holds, else ``send`` (on a sender) sends it and returns its receipt.
+    """Every part read and sent by one of the budget's senders: ``held`` returns the receipt
+    of a part the service already holds, else ``send`` sends it and returns its receipt.
 
-    The whole file's SHA-256 is fed the parts in order on a thread of its own, so this
-    thread only reads: hashing every part here first kept 16 senders waiting for it."""
+    This thread only lends buffers, in file order, and hands the parts out: a sender reads
+    its part itself and hands it to the whole file's SHA-256 (:class:`_InOrder`), so nothing
+    between two parts of one sender waits for another thread."""
     count = -(-f.size // part_size)
     receipts: list[R | None] = [None] * count
-    whole = hashlib.sha256() if hash_whole else None
-    hasher = ThreadPoolExecutor(1, thread_name_prefix="icefloe-sha256") if hash_whole else None
+    whole = _InOrder() if hash_whole else None
     failures: list[BaseException] = []
     futures: list[Future] = []
-    sent = reused = 0
+    tally = {"sent": 0, "reused": 0}
+    tally_lock = threading.Lock()
+
+    def run(part: Part, lent: _Lent) -> R:
+        try:
+            data = f.pread_into(lent.buffer, part.start, part.end)
+        except BaseException:
+            if whole is not None:
+                whole.close()  # it would wait for this part forever, holding later ones' buffers
+            raise
+        if whole is not None:
+            lent.hold()
+            whole.feed(part.index, data, lent.release)
+        receipt = held(part, data)
+        if receipt is not None:
+            progress.on_progress(part.end - part.start)
+            with tally_lock:
+                tally["reused"] += 1
+            return receipt
+        receipt = send(part, data)
+        with tally_lock:
+            tally["sent"] += 1
+        return receipt
 
     def finished(index: int, lent: _Lent, future: Future) -> None:
         if not future.cancelled():
@@ -235,11 +305,6 @@ def send_parts(
                 receipts[index] = future.result()
         lent.release()  # after the failure is noted: no further part starts after it
 
-    def feed(lent: _Lent, data: memoryview) -> None:
-        lent.hold()
-        hashed = hasher.submit(whole.update, data)  # one thread: in file order
-        hashed.add_done_callback(lambda _: lent.release())
-
     try:
         for index in range(count):
             part = Part(index, index * part_size, min(f.size, (index + 1) * part_size))
@@ -247,24 +312,7 @@ def send_parts(
             if failures:
                 lent.release()
                 break
-            try:
-                data = f.pread_into(lent.buffer, part.start, part.end)
-                if whole is not None:
-                    feed(lent, data)
-                receipt = held(part, data)
-            except BaseException:
-                lent.release()
-                raise
-            if receipt is not None:
-                receipts[index] = receipt
-                reused += 1
-                progress.on_progress(part.end - part.start)
-                del data
-                lent.release()
-                continue
-            future = budget.executor.submit(send, part, data)
-            del data
-            sent += 1
+            future = budget.executor.submit(run, part, lent)
             futures.append(future)
             future.add_done_callback(lambda fut, i=index, b=lent: finished(i, b, fut))
     except BaseException:
@@ -273,13 +321,14 @@ def send_parts(
         raise
     finally:
         wait(futures)
-        if hasher is not None:
-            hasher.shutdown(wait=True)
+        if whole is not None:
+            whole.close()
     if failures:
         raise failures[0]
     if any(r is None for r in receipts):
         raise IcefloeError(f"{f.path}: a part was neither sent nor found (a bug)")
-    return Sent(receipts, whole.hexdigest() if whole is not None else None, sent, reused)  # type: ignore[arg-type]
+    sha256 = whole.digest.hexdigest() if whole is not None else None
+    return Sent(receipts, sha256, tally["sent"], tally["reused"])  # type: ignore[arg-type]
 
 
 def send_body(

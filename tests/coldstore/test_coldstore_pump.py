@@ -12,6 +12,7 @@ from coldstore_helpers import MIB, Crash, CrashAfter, retrieve, write_random
 from icefloe.catalog import Catalog, PartReceipt, UploadRecord
 from icefloe.coldstore.pump import PartLog
 from icefloe.errors import CatalogError
+from icefloe.progress import NullProgress
 
 
 def test_receipts_arriving_during_a_write_go_in_one_later_batch() -> None:
@@ -142,3 +143,54 @@ def test_an_upload_opened_with_sha256_parts_is_resumed_with_them(
     assert head["ChecksumSHA256"] == stored.server_checksum
     assert {len(p.checksum) for p in catalog.parts(record.upload_id)} == {64}  # all five: SHA-256s
     assert retrieve(store, stored, tmp_path / "back") == data
+
+
+class _Bytes:
+    """A LocalFile over bytes in memory; reads past ``short_at`` fail as a shrunk file does."""
+
+    def __init__(self, data: bytes, short_at: int | None = None) -> None:
+        self.data, self.short_at, self.path, self.size = data, short_at, Path("mem.bin"), len(data)
+
+    def pread_into(self, buffer: bytearray, start: int, end: int) -> memoryview:
+        from icefloe.errors import FileChanged
+
+        if self.short_at is not None and end > self.short_at:
+            raise FileChanged("mem.bin became shorter while it was being uploaded")
+        view = memoryview(buffer)[: end - start]
+        view[:] = self.data[start:end]
+        return view
+
+
+def test_parts_read_by_the_senders_still_hash_the_file_in_order() -> None:
+    import hashlib
+    import random
+    import time
+
+    from icefloe.coldstore.pump import Budget, send_parts
+
+    data = random.Random(3).randbytes(40 * 4096 + 17)
+    budget = Budget(6, 4096)
+    delays = random.Random(5)
+
+    def send(part, view):
+        time.sleep(delays.random() / 200)  # parts finish out of order
+        return hashlib.sha256(view).hexdigest()
+
+    done = send_parts(_Bytes(data), 4096, budget, held=lambda p, v: None, send=send, progress=NullProgress())
+    assert done.sha256 == hashlib.sha256(data).hexdigest()
+    assert done.receipts == [hashlib.sha256(data[i:i + 4096]).hexdigest() for i in range(0, len(data), 4096)]
+    assert (done.sent, done.reused) == (41, 0)
+    assert budget.peak <= 6 * 4096 and budget._lent == 0
+
+
+def test_a_part_that_cannot_be_read_stops_the_upload_and_returns_every_buffer() -> None:
+    from icefloe.coldstore.pump import Budget, send_parts
+    from icefloe.errors import FileChanged
+
+    budget = Budget(4, 4096)
+    sent: list[int] = []
+    with pytest.raises(FileChanged):
+        send_parts(_Bytes(bytes(64 * 4096), short_at=9 * 4096), 4096, budget, held=lambda p, v: None,
+                   send=lambda p, v: sent.append(p.index) or p.index, progress=NullProgress())
+    assert budget._lent == 0  # a budget shared with other uploads is not left short
+    assert set(sent) <= set(range(9 + 4)) and max(sent) < 9 + 4
