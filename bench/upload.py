@@ -1,6 +1,7 @@
 """Benchmark: cold-storage uploads, icefloe's two backends against boto3 and awscli.
 
     .venv/bin/python bench/upload.py [--quick] [--size-mib N] [--latency-ms 50] [--cap-mib 16]
+        [--rounds 3] [--only glacier|s3] [--conc N ...] [--parts MIB ...]
 
 Starts its own stand-in process with ``--latency-ms`` added to every request and each
 request's body capped at ``--cap-mib`` MiB/s (one connection's share of an uplink), makes a
@@ -17,6 +18,11 @@ random file, then measures, each in its own process under GNU time:
 - a set of 4 volumes uploaded at once from one process (one thread and store per volume, as
   the archive flow's tasks do), against 1 volume the same way: the peak RSS of both, and the
   memory bound they share (concurrency x part size).
+
+Each setting runs ``--rounds`` times (3), the rounds one after another, so every pair of
+sides alternates (A B A B A B; each icefloe S3 run is followed by awscli at the same
+concurrency), and the best run of each counts: the machine is shared. The load average before
+and after is printed with the ratios. ``--only``, ``--conc`` and ``--parts`` narrow the settings.
 
 CPU seconds per GiB and MiB/s are net of the same command uploading a 1-byte file
 (interpreter start, imports). Peak RSS is GNU time's maximum resident set size. The stand-in runs on the same
@@ -214,10 +220,14 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=None, help="file size (default 512, quick 64)")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--cap-mib", type=float, default=16.0, help="per-request bandwidth cap, MiB/s")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each setting, interleaved")
+    parser.add_argument("--only", choices=["glacier", "s3"], help="one backend (no volume sets)")
+    parser.add_argument("--conc", type=int, nargs="+", help="these concurrencies only")
+    parser.add_argument("--parts", type=int, nargs="+", help="these part sizes (MiB) only")
     args = parser.parse_args()
     size = (args.size_mib or (64 if args.quick else 512)) * MIB
-    concurrencies = [1, 4, 16] if args.quick else [1, 2, 4, 8, 16]
-    parts = [8] if args.quick else [8, 32]
+    concurrencies = args.conc or ([1, 4, 16] if args.quick else [1, 2, 4, 8, 16])
+    parts = args.parts or ([8] if args.quick else [8, 32])
 
     work = Path(tempfile.mkdtemp(prefix="icefloe-bench-upload-"))
     port = free_port()
@@ -252,6 +262,29 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def best_of(runs: list[Run]) -> Run:
+    """The fastest of a setting's runs, with the least CPU and RSS any of them took."""
+    fastest = min(runs, key=lambda r: r.seconds)
+    return Run(fastest.label, fastest.seconds, min(r.cpu for r in runs),
+               min(r.rss_mib for r in runs), fastest.size)
+
+
+class Rounds:
+    """Every setting's runs across the rounds; ``best(key)`` is the best of them."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple, list[Run]] = {}
+
+    def add(self, key: tuple, run: Run) -> Run:
+        self.runs.setdefault(key, []).append(run)
+        return run
+
+    def best(self, key: tuple, startup: Run | None = None) -> Run:
+        run = best_of(self.runs[key])
+        run.startup = startup.seconds if startup is not None else 0.0
+        return run
+
+
 def run_all(work: Path, env: dict, size: int, concurrencies: list[int], parts: list[int], args) -> None:
     import boto3
 
@@ -266,41 +299,68 @@ def run_all(work: Path, env: dict, size: int, concurrencies: list[int], parts: l
     tiny.write_bytes(b"x")
     known = file_tree_hash(src)
     bench = Bench(work, env)
+    backends = [b for b in ("glacier", "s3") if args.only in (None, b)]
+    aws_concs = [c for c in concurrencies if c in (4, 8, 16)] if "s3" in backends else []
     print(f"file {size // MIB} MiB, stand-in latency {args.latency_ms:g} ms per request, "
-          f"{args.cap_mib:g} MiB/s per request body; {os.cpu_count()} CPUs\n", flush=True)
+          f"{args.cap_mib:g} MiB/s per request body; {os.cpu_count()} CPUs; each setting "
+          f"{args.rounds} times, interleaved (icefloe s3 right before awscli at the same "
+          "concurrency), best of each\n", flush=True)
 
-    sha_base = measure("sha256 pass", [PYTHON, "-c", SHA_PASS, str(tiny)], env, 1)
-    sha_run = measure("sha256 pass", [PYTHON, "-c", SHA_PASS, str(src)], env, size)
-    sha_run.startup = sha_base.seconds
+    load_before = os.getloadavg()
+    rounds = Rounds()
+    for number in range(args.rounds):
+        print(f"round {number + 1} of {args.rounds} (load average {os.getloadavg()[0]:.2f})", flush=True)
+        rounds.add(("sha", 1), measure("sha256 pass", [PYTHON, "-c", SHA_PASS, str(tiny)], env, 1))
+        rounds.add(("sha", size), measure("sha256 pass", [PYTHON, "-c", SHA_PASS, str(src)], env, size))
+        for backend in backends:
+            rounds.add(("base", backend), bench.icefloe(backend, tiny, 8, 4, known=None))
+        if aws_concs:
+            rounds.add(("aws base",), awscli(tiny, 8, 8, env, work, 0))
+        for backend in backends:
+            for part in parts:
+                for conc in concurrencies:
+                    run = rounds.add((backend, part, conc), bench.icefloe(backend, src, part, conc, known=known))
+                    print(f"  {run.label}: {run.size / MIB / run.seconds:6.1f} MiB/s with start-up", flush=True)
+                    if backend == "s3" and part == 8 and conc in aws_concs:
+                        peer = rounds.add(("aws", conc), awscli(src, 8, conc, env, work, conc))
+                        print(f"  {peer.label}: {peer.size / MIB / peer.seconds:6.1f} MiB/s with start-up",
+                              flush=True)
+        for backend in backends:
+            rounds.add(("adhoc", backend), bench.icefloe(backend, src, 8, 8, known=None))
+        if "glacier" in backends:
+            rounds.add(("boto3", 1), measure("boto3 upload_archive",
+                                             [PYTHON, "-c", BOTO3_ARCHIVE, "bench", str(tiny)], env, 1))
+            rounds.add(("boto3", size), measure("boto3 upload_archive",
+                                                [PYTHON, "-c", BOTO3_ARCHIVE, "bench", str(src)], env, size))
+        if aws_concs:  # awscli's defaults: CRC32, 10 threads
+            rounds.add(("aws crc",), awscli(src, 8, 10, env, work, 99, sha256=False))
+    load_after = os.getloadavg()
+
+    sha_base = rounds.best(("sha", 1))
+    sha_run = rounds.best(("sha", size), sha_base)
     sha_cpu = net_cpu_per_gib(sha_run, sha_base)
-
-    base = {b: bench.icefloe(b, tiny, 8, 4, known=None) for b in ("glacier", "s3")}
+    base = {b: rounds.best(("base", b)) for b in backends}
     rows: list[tuple[str, Run, float]] = []
-    for backend in ("glacier", "s3"):
+    for backend in backends:
         for part in parts:
             for conc in concurrencies:
-                run = bench.icefloe(backend, src, part, conc, known=known)
-                run.startup = base[backend].seconds
+                run = rounds.best((backend, part, conc), base[backend])
                 rows.append((backend, run, net_cpu_per_gib(run, base[backend])))
-                print(f"  {run.label}: {run.mib_s:6.1f} MiB/s", flush=True)
-    adhoc = {b: bench.icefloe(b, src, 8, 8, known=None) for b in ("glacier", "s3")}
-    for backend, run in adhoc.items():
-        run.startup = base[backend].seconds
-
-    boto_base = measure("boto3 upload_archive", [PYTHON, "-c", BOTO3_ARCHIVE, "bench", str(tiny)], env, 1)
-    boto_run = measure("boto3 upload_archive", [PYTHON, "-c", BOTO3_ARCHIVE, "bench", str(src)], env, size)
-    boto_run.startup = boto_base.seconds
-    peers = [("boto3 upload_archive (1 request)", boto_run, net_cpu_per_gib(boto_run, boto_base))]
-    aws_base = awscli(tiny, 8, 8, env, work, 0)
+    adhoc = {b: rounds.best(("adhoc", b), base[b]) for b in backends}
+    peers = []
+    if "glacier" in backends:
+        boto_base = rounds.best(("boto3", 1))
+        boto_run = rounds.best(("boto3", size), boto_base)
+        peers.append(("boto3 upload_archive (1 request)", boto_run, net_cpu_per_gib(boto_run, boto_base)))
     aws_runs = {}
-    for conc in [c for c in concurrencies if c in (4, 8, 16)]:
-        aws_runs[conc] = awscli(src, 8, conc, env, work, conc)
-        aws_runs[conc].startup = aws_base.seconds
-        peers.append((f"aws s3 cp SHA256 (8 MiB x{conc})", aws_runs[conc],
-                      net_cpu_per_gib(aws_runs[conc], aws_base)))
-    crc = awscli(src, 8, 10, env, work, 99, sha256=False)  # awscli's defaults: CRC32, 10 threads
-    crc.startup = aws_base.seconds
-    peers.append(("aws s3 cp defaults (CRC32, 8 MiB x10)", crc, net_cpu_per_gib(crc, aws_base)))
+    if aws_concs:
+        aws_base = rounds.best(("aws base",))
+        for conc in aws_concs:
+            aws_runs[conc] = rounds.best(("aws", conc), aws_base)
+            peers.append((f"aws s3 cp SHA256 (8 MiB x{conc})", aws_runs[conc],
+                          net_cpu_per_gib(aws_runs[conc], aws_base)))
+        crc = rounds.best(("aws crc",), aws_base)
+        peers.append(("aws s3 cp defaults (CRC32, 8 MiB x10)", crc, net_cpu_per_gib(crc, aws_base)))
 
     head = f"{'backend':8} {'part':>5} {'conc':>4} {'MiB/s':>7} {'CPU s/GiB':>9} {'x sha256':>8} {'peak RSS':>9}"
     print("\n" + head + "\n" + "-" * len(head))
@@ -309,8 +369,8 @@ def run_all(work: Path, env: dict, size: int, concurrencies: list[int], parts: l
         print(f"{backend:8} {part:>5} {conc:>4} {run.mib_s:7.1f} {cpu:9.2f} {cpu / sha_cpu:8.2f} "
               f"{run.rss_mib:7.0f} M")
     print(f"\none SHA-256 pass: {sha_cpu:.2f} CPU s/GiB ({sha_run.mib_s:.0f} MiB/s)")
-    print(f"1-byte upload (start-up): vault {base['glacier'].cpu:.2f} CPU s, {base['glacier'].rss_mib:.0f} M;"
-          f" s3 {base['s3'].cpu:.2f} CPU s, {base['s3'].rss_mib:.0f} M")
+    print("1-byte upload (start-up): " + "; ".join(
+        f"{'vault' if b == 'glacier' else b} {base[b].cpu:.2f} CPU s, {base[b].rss_mib:.0f} M" for b in backends))
     for backend, run in adhoc.items():
         print(f"not in the catalog ({backend}, 8 MiB x8): {run.mib_s:.1f} MiB/s, "
               f"{net_cpu_per_gib(run, base[backend]):.2f} CPU s/GiB (hashed first, then uploaded)")
@@ -324,19 +384,22 @@ def run_all(work: Path, env: dict, size: int, concurrencies: list[int], parts: l
                   and (conc is None or r.label.endswith(f"x{conc}"))]
         return max(chosen, key=lambda rc: rc[0].mib_s)
 
-    vault, vault_cpu = best("glacier")
     print("\nratios (icefloe / peer; throughput > 1 is faster, CPU and RSS < 1 is leaner):")
-    print(f"  vault best ({vault.label}) vs boto3 upload_archive: throughput "
-          f"{vault.mib_s / boto_run.mib_s:.2f}x, CPU {vault_cpu / peers[0][2]:.2f}x, "
-          f"RSS {vault.rss_mib / boto_run.rss_mib:.2f}x")
+    if "glacier" in backends:
+        vault, vault_cpu = best("glacier")
+        print(f"  vault best ({vault.label}) vs boto3 upload_archive: throughput "
+              f"{vault.mib_s / boto_run.mib_s:.2f}x, CPU {vault_cpu / peers[0][2]:.2f}x, "
+              f"RSS {vault.rss_mib / boto_run.rss_mib:.2f}x")
     for conc, run in aws_runs.items():
         mine, cpu = best("s3", 8, conc if conc in concurrencies else None)
         theirs = net_cpu_per_gib(run, aws_base)
         print(f"  s3 {mine.label} vs aws s3 cp SHA256 8 MiB x{conc}: throughput {mine.mib_s / run.mib_s:.2f}x, "
               f"CPU {cpu / theirs if theirs else float('nan'):.2f}x, RSS {mine.rss_mib / run.rss_mib:.2f}x")
-    print(f"  CPU per GiB vs one SHA-256 pass: vault {vault_cpu / sha_cpu:.2f}x, "
-          f"s3 {best('s3')[1] / sha_cpu:.2f}x")
-    volume_sets(work, bench, size)
+    print("  CPU per GiB vs one SHA-256 pass: " + ", ".join(
+        f"{'vault' if b == 'glacier' else b} {best(b)[1] / sha_cpu:.2f}x" for b in backends))
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}", flush=True)
+    if not args.only:
+        volume_sets(work, bench, size)
 
 
 def volume_sets(work: Path, bench: Bench, size: int, part: int = 8, conc: int = 4) -> None:
