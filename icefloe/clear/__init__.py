@@ -1,9 +1,9 @@
-"""The verified partition clear: every gate read from the catalog, then a reversible delete.
+"""The verified partition clear: every gate read from the catalog, then a staged delete.
 
 A partition's files go only when every gate of DESIGN.md ("Nothing is lost") holds
-(``gates``), read again right before anything moves. The delete is staged so it can be undone
-(``trash``): files are renamed into a trash folder inside the partition, purged on commit, put
-back on rollback, and a crash is recovered from the journal. ``PartitionClear`` gives the
+(``gates``), read again right before anything moves. The delete is staged (``trash``): files
+are renamed into a trash folder inside the partition, put back on rollback, and a crash is
+recovered from the journal; only the commit, the last step, purges them and cannot be undone. ``PartitionClear`` gives the
 steps a Prefect transaction wraps; ``clear_partition`` runs them all. See docs/clear.md.
 """
 

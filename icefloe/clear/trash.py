@@ -1,11 +1,12 @@
-"""The reversible part of a clear: plan, stage into the trash, commit, roll back, recover.
+"""The staged part of a clear: plan, stage into the trash, commit, roll back, recover.
 
 A journal naming the files is written first; then they are renamed into
 ``<partition>/.icefloe-trash/<stamp>/files/`` (inside the partition, so a rename and never a
 copy), and each one is read once there and its SHA-256 compared with the manifest's: a file
 edited in place (same size and mtime, other bytes) goes back and is kept. ``commit`` purges
-them, ``rollback`` puts them back, and ``recover`` finishes whatever a crash interrupted. Nothing here checks gates: ``icefloe.clear.PartitionClear`` does, right
-before staging. Layout and journal format: docs/clear.md.
+them (the one step that cannot be undone), ``rollback`` puts them back, and ``recover``
+finishes whatever a crash interrupted. Nothing here checks gates:
+``icefloe.clear.PartitionClear`` does, right before staging. Layout and journal format: docs/clear.md.
 """
 
 from __future__ import annotations
