@@ -37,6 +37,11 @@ MIN_BLOCK = 32 * SECTOR  # 64 KiB: small discs (tests) stay quick to protect
 BLOCK_PACKET = 68  # packet header (64) + exponent (4)
 CREATOR_PACKET = 120
 MAX_RECOVERY_BLOCKS = 32768  # par2cmdline's limit per recovery set
+# A full DVD at 10% has about 200 recovery blocks. A disc with more room keeps about that many
+# (larger blocks), down to 500 source blocks: so a nearly empty disc filled with recovery data
+# costs par2 a quarter of 2,000 blocks' work, and still survives hundreds of bad sectors.
+FILL_RECOVERY_BLOCKS = 200
+MIN_FILL_SOURCE_BLOCKS = 500
 # par2's working memory for the recovery blocks it computes at once. Its own default, 16 MiB,
 # makes it read a disc's data again for every 16 MiB of recovery blocks (a DVD at 10% has
 # about 440 MiB of them); 256 MiB measured 20% faster on 128 MiB and bounds the memory.
@@ -45,10 +50,19 @@ PAR2_MEMORY_MIB = 256
 FILES_SLACK_SECTORS = 8
 
 
-def block_size(data_bytes: int) -> int:
-    """The PAR2 block size for a disc of ``data_bytes``: whole sectors, about 2,000 blocks."""
-    per_block = -(-max(data_bytes, 1) // TARGET_BLOCKS)
+def block_size(data_bytes: int, blocks: int = TARGET_BLOCKS) -> int:
+    """The PAR2 block size for a disc of ``data_bytes``: whole sectors, about ``blocks`` blocks."""
+    per_block = -(-max(data_bytes, 1) // blocks)
     return max(MIN_BLOCK, sectors_for(per_block) * SECTOR)
+
+
+def fill_block_size(data_bytes: int, free_bytes: int) -> int:
+    """The block size for recovery data that fills ``free_bytes``: par2's work grows with data x
+    recovery blocks, so a disc with room to spare (its last one, say) gets fewer source blocks,
+    never under MIN_FILL_SOURCE_BLOCKS, keeping about FILL_RECOVERY_BLOCKS recovery blocks."""
+    room = free_bytes / max(data_bytes, 1)  # the share of the data the recovery data can be
+    blocks = min(TARGET_BLOCKS, max(MIN_FILL_SOURCE_BLOCKS, int(FILL_RECOVERY_BLOCKS / max(room, 1e-9))))
+    return block_size(data_bytes, blocks)
 
 
 def source_blocks(sizes: list[int], block: int) -> int:
@@ -114,9 +128,11 @@ def with_recovery(plan: DiscPlan, staging: Path, measure) -> DiscPlan:
     """
     files = protected(plan.entries)
     sizes, names = [e.size for e in files], [e.path for e in files]
-    block = block_size(sum(sizes))
-    minimum = minimum_blocks(sizes, block, plan.redundancy)
     free = (plan.capacity_sectors - plan.sectors - FILES_SLACK_SECTORS) * SECTOR
+    block = max(block_size(sum(sizes)), fill_block_size(sum(sizes), free))
+    if recovery_bytes(sizes, names, minimum_blocks(sizes, block, plan.redundancy), block) > free:
+        block = block_size(sum(sizes))  # larger blocks round the minimum up past the reserved room
+    minimum = minimum_blocks(sizes, block, plan.redundancy)
     # As many blocks as fill the disc, up to one per source block (which rebuilds every file)
     # and par2's limit; the upper bound is checked against the exact layout below.
     fill = (free - recovery_bytes(sizes, names, 0, block)) // (block + BLOCK_PACKET)

@@ -150,3 +150,18 @@ def test_a_killed_build_leaves_nothing_and_the_rerun_is_complete(disc, tmp_path:
     shown = _extract(out, tmp_path / "shown")
     assert "All files are correct" in run("par2", "verify", "photos-a-disc-01-of-01.par2", cwd=shown).stdout
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name, f"{out.name}.json"]
+
+
+def test_a_disc_with_room_to_spare_gets_fewer_larger_blocks() -> None:
+    from icefloe.disc.recovery import TARGET_BLOCKS, block_size, fill_block_size
+
+    gib = 1 << 30
+    full = (4 * gib, gib * 45 // 100)  # a full DVD: room for about 11% of its data
+    last = (1600 << 20, 2800 << 20)  # a set's last disc, a third full
+    for data, free in (full, last):
+        block = max(block_size(data), fill_block_size(data, free))
+        sources = data // block
+        assert 490 <= sources <= TARGET_BLOCKS  # whole sectors round each block up a little
+        assert min(free // block, sources) <= 510  # par2's work: data x recovery blocks, bounded
+    assert max(block_size(full[0]), fill_block_size(*full)) < 1.2 * block_size(full[0])  # about as before
+    assert fill_block_size(*last) >= 3 * block_size(last[0])  # a quarter of the blocks, or fewer
