@@ -145,8 +145,18 @@ def clear_run(ui_server: dict, served: dict, tmp_path_factory: pytest.TempPathFa
     )
     make_world(ws).catalog.close()
     api = f"{ui_server['url']}/api"
-    run = httpx.post(f"{api}/deployments/{served['ids']['clear-partition']}/create_flow_run", timeout=10, json={
-        "parameters": {"label": "photos-a", "confirm": True, "config": str(ws / "icefloe.toml")}}).json()
+    deadline = time.monotonic() + 60
+    while True:  # a busy server may refuse the first request while serve.py still registers
+        found = httpx.post(f"{api}/deployments/filter", timeout=10,
+                           json={"deployments": {"name": {"any_": ["clear-partition"]}}}).json()
+        reply = httpx.post(f"{api}/deployments/{found[0]['id']}/create_flow_run", timeout=10, json={
+            "parameters": {"label": "photos-a", "confirm": True, "config": str(ws / "icefloe.toml")}})
+        run = reply.json()
+        if reply.is_success and "id" in run:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server refused the clear run: {reply.status_code} {run}\n{tail(served['log'])}")
+        time.sleep(1)
     deadline = time.monotonic() + 60
     while True:
         state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=5).json()["state"]
