@@ -32,6 +32,7 @@ from icefloe.clear import (
 from icefloe.clear.trash import rollback_staged
 from icefloe.errors import IcefloeError, UsageError
 from icefloe.partitions import finish_handover
+from icefloe.units import exact_size
 from tasks.common import retry_if_transient, settings_for, stage
 
 LIST_LIMIT = 200  # paths listed in an artifact or a task result; the counts are always whole
@@ -41,10 +42,6 @@ RETRY_BACKOFF_S = 5  # a busy catalog frees up in seconds
 def artifact_key(prefix: str, label: str) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     return prefix + "-" + re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
-
-
-def _size(n: int) -> str:
-    return f"{n / 1048576:,.1f} MiB ({n:,} bytes)"
 
 
 def _gate_rows(label: str, gates: list[Gate]) -> list[dict[str, str]]:
@@ -76,7 +73,7 @@ def report_markdown(summary: dict[str, Any], *, dry_run: bool, active: str | Non
         f"| partition | `{summary['partition']}` |",
         f"| archive sets | {', '.join(summary['sets']) or 'none pending'} |",
         f"| files {verb} | {summary['files']:,} |",
-        f"| bytes {verb} | {_size(summary['bytes'])} |",
+        f"| bytes {verb} | {exact_size(summary['bytes'])} |",
         f"| files kept | {summary['kept']:,} |",
     ]
     if active is not None:
@@ -135,14 +132,14 @@ def plan_clear_task(label: str, config: str | None = None, dry_run: bool = False
         create_markdown_artifact(report_markdown(summary, dry_run=True),
                                  key=artifact_key("clear", label), description=f"clear {label} (dry run)")
     get_run_logger().info("%s: %d files (%s) to remove, %d kept", label, summary["files"],
-                          _size(summary["bytes"]), summary["kept"])
+                          exact_size(summary["bytes"]), summary["kept"])
     return summary
 
 
 def require_confirmation(summary: dict[str, Any], confirm: bool) -> None:
     if not confirm:
         raise UsageError(
-            f"clearing {summary['label']} deletes {summary['files']} files ({_size(summary['bytes'])}) "
+            f"clearing {summary['label']} deletes {summary['files']} files ({exact_size(summary['bytes'])}) "
             f"from {summary['partition']}; run again with confirm=True, or dry_run=True to list them"
         )
 

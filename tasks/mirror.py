@@ -13,6 +13,7 @@ from prefect.tasks import exponential_backoff
 from icefloe.catalog import Catalog
 from icefloe.errors import IcefloeError
 from icefloe.mirror import MirrorResult, run_mirror
+from icefloe.units import exact_size
 from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
 
 RETRY_BACKOFF_S = 30  # waits of 30 s, 60 s, 120 s, ...: long enough for a router or server reboot
@@ -22,10 +23,6 @@ ARTIFACT_CHANGES = 50
 def artifact_key(label: str) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     return "mirror-" + re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
-
-
-def _size(nbytes: int) -> str:
-    return f"{nbytes / 1048576:,.1f} MiB ({nbytes:,} bytes)"
 
 
 def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError | None) -> str:
@@ -40,9 +37,9 @@ def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError
         "|---|---|",
         f"| files transferred | {result.files_transferred:,} |",
         f"| files deleted | {result.files_deleted:,} |",
-        f"| bytes sent | {_size(result.bytes_sent)} |",
-        f"| new data (literal) | {_size(result.literal_bytes)} |",
-        f"| partition size | {_size(result.total_size)} |",
+        f"| bytes sent | {exact_size(result.bytes_sent)} |",
+        f"| new data (literal) | {exact_size(result.literal_bytes)} |",
+        f"| partition size | {exact_size(result.total_size)} |",
         f"| duration | {result.duration_s:.1f} s |",
         f"| rsync exit code | {result.exit_code} |",
     ]

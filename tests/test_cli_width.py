@@ -35,8 +35,9 @@ from icefloe.catalog import (
 )
 from icefloe.cli import app
 from icefloe.cli.helptext import INSPECT, PANELS, reflow
-from icefloe.cli.render import Column, layout, size
+from icefloe.cli.render import Column, layout
 from icefloe.errors import IcefloeError, UsageError
+from icefloe.units import size
 
 WIDTH = 80
 LABEL_A, LABEL_B = "family-photos-2019-to-2024", "family-photos-2025-onwards"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from icefloe import lifecycle
+from icefloe import lifecycle, units
 from icefloe import manifest as mf
 from icefloe.archive import sevenzip
 from icefloe.archive.check import check_and_hash
@@ -36,7 +36,6 @@ from icefloe.archive.volumes import StreamWriter, VolumeFlusher, volume_name
 from icefloe.archive.workspace import (  # noqa: F401  (PARTIAL_RE, partial_dir, reserve_set: re-exported)
     PARTIAL_RE,
     _check_space,
-    _human,
     catalog_bytes,
     partial_dir,
     pipeline_needs,
@@ -309,8 +308,8 @@ def _test_written(
     archive_size = sum(p.stat().st_size for p in paths)
     if plan.volume_size is None and disc_capacity is not None and archive_size > disc_capacity:
         raise TooLarge(
-            f"the archive of {plan.label} is {_human(archive_size)}, more than one disc holds "
-            f"({_human(disc_capacity)}): let icefloe split it into disc-sized volumes "
+            f"the archive of {plan.label} is {units.size(archive_size)}, more than one disc holds "
+            f"({units.size(disc_capacity)}): let icefloe split it into disc-sized volumes "
             "(drop --no-volumes), or use a larger disc type"
         )
     # testzip before anything is reported, then the sidecar with the volumes' checksums.
@@ -349,8 +348,8 @@ def _refuse_oversize(entries: list[Entry], capacity: int) -> None:
     for entry in entries:
         if entry.size > capacity:
             raise TooLarge(
-                f"{entry.path} is {_human(entry.size)}, more than one disc holds "
-                f"({_human(capacity)}): let icefloe split the archive into disc-sized volumes "
+                f"{entry.path} is {units.size(entry.size)}, more than one disc holds "
+                f"({units.size(capacity)}): let icefloe split the archive into disc-sized volumes "
                 "(drop --no-volumes), or use a larger disc type such as bd-r"
             )
 

@@ -13,7 +13,7 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from icefloe import lifecycle
+from icefloe import lifecycle, units
 from icefloe.archive.scan import Entry
 from icefloe.catalog import Catalog
 from icefloe.errors import NotEnoughSpace, UsageError
@@ -60,13 +60,6 @@ def reserve_set(
     )
 
 
-def _human(nbytes: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.1f} {unit}"
-    return f"{int(nbytes)} bytes"
-
-
 def _existing(folder: Path) -> Path:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -80,13 +73,13 @@ def _check_space(needs: list[tuple[Path, int, str]], label: str) -> None:
     for folder, nbytes, what in needs:
         probe = _existing(folder)
         where, total, whats = disks.get(os.stat(probe).st_dev, (probe, 0, []))
-        disks[os.stat(probe).st_dev] = (where, total + nbytes, [*whats, f"{_human(nbytes)} of {what}"])
+        disks[os.stat(probe).st_dev] = (where, total + nbytes, [*whats, f"{units.size(nbytes)} of {what}"])
     for where, total, whats in disks.values():
         free = shutil.disk_usage(where).free
         if free < total:
             raise NotEnoughSpace(
-                f"{where} has {_human(free)} free but consolidating {label} needs about "
-                f"{_human(total)} ({', '.join(whats)}): free some space there or set work_dir to a "
+                f"{where} has {units.size(free)} free but consolidating {label} needs about "
+                f"{units.size(total)} ({', '.join(whats)}): free some space there or set work_dir to a "
                 "larger disk; nothing was written"
             )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from icefloe import units
 from icefloe.catalog import Catalog
 from icefloe.clear.gates import ARCHIVED, COPY_STORED, DISCS_MADE, Gate, check_gates, gate_error
 from icefloe.clear.trash import (
@@ -112,15 +113,6 @@ class ClearResult:
     sets_cleared: tuple[str, ...] = ()
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def clear_partition(
     catalog: Catalog, settings: Settings, label: str, *, confirm: bool, dry_run: bool = False
 ) -> ClearResult:
@@ -138,7 +130,7 @@ def clear_partition(
         return ClearResult(label, dry_run, plan, gates, kept=plan.kept)
     if not confirm:
         raise UsageError(
-            f"clearing {label} deletes {len(plan.entries)} files ({_size(plan.total_bytes)}) from "
+            f"clearing {label} deletes {len(plan.entries)} files ({units.size(plan.total_bytes)}) from "
             f"{plan.partition}; pass --yes to clear, or --dry-run to list them"
         )
     staged = clear.stage(plan)

@@ -9,9 +9,9 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND
-from icefloe.cli.render import size
 from icefloe.config import ArchiveConfig
 from icefloe.passwords import check_for_archiving
+from icefloe.units import size
 
 
 def archive_password(archive: ArchiveConfig) -> str | None:

@@ -14,10 +14,11 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.cli.helptext import INSPECT, SET_UP
-from icefloe.cli.render import Column, echo_rows, joined, plural, short_set, size
+from icefloe.cli.render import Column, echo_rows, joined, plural, short_set
 from icefloe.config import DEFAULT_CONFIG, STARTER
 from icefloe.errors import UsageError
 from icefloe.fsutil import atomic_write_bytes
+from icefloe.units import size
 
 
 

@@ -9,7 +9,8 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.cli.helptext import BY_HAND
-from icefloe.cli.render import echo_wrapped, plural, size
+from icefloe.cli.render import echo_wrapped, plural
+from icefloe.units import size
 
 CLEAN_VERSION = 1  # the shape of `icefloe clean --json`; bump on incompatible change
 

@@ -16,8 +16,9 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND, INSPECT
-from icefloe.cli.render import Column, echo_rows, size, when
+from icefloe.cli.render import Column, echo_rows, when
 from icefloe.errors import UsageError
+from icefloe.units import size
 
 MIB = 1024 * 1024
 

@@ -9,8 +9,8 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND, ROUTINE
-from icefloe.cli.render import size
 from icefloe.errors import InputNotFound, UsageError
+from icefloe.units import size
 
 # Spelled out so --help lists them without importing the disc code (a test holds them equal
 # to icefloe.disc's DISC_SECTORS and TOOLS).

@@ -12,9 +12,9 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import ROUTINE
-from icefloe.cli.render import size
 from icefloe.errors import IcefloeError, MirrorFailed, UsageError
 from icefloe.mirror import RESULT_VERSION, MirrorResult, run_mirror, target_for
+from icefloe.units import size
 
 
 def _describe(result: MirrorResult) -> str:

@@ -15,11 +15,12 @@ from icefloe.catalog import Catalog
 from icefloe.clear import ClearResult, Gate, check_gates, clear_partition
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.cli.helptext import INSPECT, ROUTINE
-from icefloe.cli.render import Column, echo_rows, echo_wrapped, joined, short_set, size, when
+from icefloe.cli.render import Column, echo_rows, echo_wrapped, joined, short_set, when
 from icefloe.cli.nextruns import next_runs
 from icefloe.config import Settings
 from icefloe.passwords import describe
 from icefloe.partitions import PartitionStatus, active_partition, finish_handover, status
+from icefloe.units import size
 
 STATUS_VERSION = 1  # the shape of `icefloe status --json`; bump on incompatible change
 CLEAR_VERSION = 1  # the shape of `icefloe clear --json`

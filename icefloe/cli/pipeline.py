@@ -12,9 +12,9 @@ import typer
 
 from icefloe.cli.app import app, info, print_json, state
 from icefloe.cli.helptext import ROUTINE, SET_UP
-from icefloe.cli.render import size
 from icefloe.cli.prefect_edge import quiet_tracebacks
 from icefloe.errors import IcefloeError, StageFailed, UsageError
+from icefloe.units import size
 
 DEMO_MARKER = ".icefloe-demo"
 

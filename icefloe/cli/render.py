@@ -1,4 +1,4 @@
-"""How every listing reads at a terminal: human sizes, and rows that fit the terminal's width.
+"""How every listing reads at a terminal: short times and names, and rows that fit the terminal's width.
 
 A listing is a table when its columns fit side by side; it drops the columns marked optional
 when they do not, and when even the others do not fit (long names at 80 columns) each row
@@ -18,17 +18,6 @@ import typer
 
 GAP = "  "
 INDENT = "  "
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def size(nbytes: int | float) -> str:
-    """``512 B``, ``1.5 KiB``, ``4.2 GiB``: binary units, one decimal."""
-    value = float(nbytes)
-    for unit in UNITS:
-        if abs(value) < 1024 or unit == UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def when(iso: str | None) -> str:

@@ -9,9 +9,10 @@ from pathlib import Path
 import typer
 
 from icefloe.cli.app import info, open_catalog, print_json, progress_bar, settings
-from icefloe.cli.render import Column, echo_rows, echo_wrapped, plural, size, when
+from icefloe.cli.render import Column, echo_rows, echo_wrapped, plural, when
 from icefloe.cli.sets import sets_app
 from icefloe.errors import IcefloeError
+from icefloe.units import size
 
 SHOW_VERSION = 1  # the shape of `icefloe sets show --json`; bump on incompatible change
 VERIFY_VERSION = 1  # the shape of `icefloe sets verify --json`

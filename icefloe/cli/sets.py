@@ -9,8 +9,9 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
 from icefloe.cli.helptext import BY_HAND, INSPECT
-from icefloe.cli.render import Column, echo_rows, size, when
+from icefloe.cli.render import Column, echo_rows, when
 from icefloe.errors import UsageError
+from icefloe.units import size
 
 SETS_VERSION = 1  # the shape of `icefloe sets --json`; bump on incompatible change
 

@@ -19,7 +19,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from icefloe.disc.capacity import SECTOR, human
+from icefloe import units
+from icefloe.disc.capacity import SECTOR
 from icefloe.disc.stream import BLOCK
 from icefloe.errors import (
     ChecksumMismatch,
@@ -170,8 +171,8 @@ def classify(output: str, device: str, tool: str = "xorriso", returncode: int = 
             if i == 1:  # growisofs says "FREE blocks are free, NEED to be written"
                 need, free = free, need
             return MediumTooSmall(
-                f"the image needs {need} sectors ({human(need * SECTOR)}) but the disc in "
-                f"{device} has {free} free ({human(free * SECTOR)}); insert a larger blank disc, "
+                f"the image needs {need} sectors ({units.size(need * SECTOR)}) but the disc in "
+                f"{device} has {free} free ({units.size(free * SECTOR)}); insert a larger blank disc, "
                 "or plan the images for the disc type you have (--disc)"
             )
     if any(s in low for s in ("media status : is not present", "no medium found",

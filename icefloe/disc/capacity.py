@@ -96,10 +96,3 @@ def smallest_fitting(nbytes: int) -> str | None:
     need = nbytes + METADATA_BUDGET + RESTORE_KIT_BUDGET
     fitting = [t for t, cap in sorted(DISC_CAPACITY.items(), key=lambda kv: kv[1]) if cap >= need]
     return fitting[0] if fitting else None
-
-
-def human(nbytes: int) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.2f} {unit}"
-    return f"{nbytes} bytes"

@@ -22,8 +22,9 @@ from typing import BinaryIO
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
+from icefloe import units
 from icefloe.disc.assemble import extents, laid_out, measure
-from icefloe.disc.capacity import SECTOR, human
+from icefloe.disc.capacity import SECTOR
 from icefloe.disc.entries import FILE, DiscPlan
 from icefloe.disc.recovery import with_recovery
 from icefloe.disc.stream import EMPTY_SHA256, MetadataWriter, copy_files, hash_extents
@@ -80,7 +81,7 @@ def check_space(folder: Path, nbytes: int) -> None:
     free = shutil.disk_usage(folder).free
     if free < nbytes + SPACE_MARGIN:
         raise NotEnoughSpace(
-            f"{folder} has {human(free)} free but the image needs {human(nbytes)}; free some "
+            f"{folder} has {units.size(free)} free but the image needs {units.size(nbytes)}; free some "
             "space or write the image elsewhere (--out)"
         )
 
@@ -126,7 +127,7 @@ def _build(
         sectors = int(iso.pvd.space_size)
         if sectors > plan.capacity_sectors:  # the plan was made for other entries
             raise TooLarge(
-                f"{out_path.name} would need {human(sectors * SECTOR)}, more than a "
+                f"{out_path.name} would need {units.size(sectors * SECTOR)}, more than a "
                 f"{plan.disc_type} holds; plan the discs again"
             )
         progress.on_queued(plan.size, out_path.name)

@@ -14,8 +14,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from icefloe import units
 from icefloe.disc.assemble import measure
-from icefloe.disc.capacity import DEFAULT_REDUNDANCY, SECTOR, capacity_sectors, human, smallest_fitting
+from icefloe.disc.capacity import DEFAULT_REDUNDANCY, SECTOR, capacity_sectors, smallest_fitting
 from icefloe.disc.entries import FILE, DiscEntry, DiscPlan, regular_file, scan_tree
 from icefloe.disc.recovery import par2_name, reserve_sectors
 from icefloe.errors import InputUnreadable, TooLarge, UsageError
@@ -42,8 +43,8 @@ def plan_tree(
         fit = smallest_fitting(total)
         hint = f"use a larger disc type (--disc {fit})" if fit else "split it into several folders"
         raise TooLarge(
-            f"{root} needs {human(sectors * SECTOR)} but a {disc_type} holds "
-            f"{human(cap * SECTOR)}; {hint}, or consolidate it into archive volumes first"
+            f"{root} needs {units.size(sectors * SECTOR)} but a {disc_type} holds "
+            f"{units.size(cap * SECTOR)}; {hint}, or consolidate it into archive volumes first"
         )
     return DiscPlan(name, 1, 1, disc_type, cap, sectors, tuple(entries))
 
@@ -143,7 +144,7 @@ def _too_large_one(name: str, size: int, disc_type: str, room: int, folder: bool
         else "let icefloe split the archive into volumes (archive.volume_size_mib)"
     )
     return (
-        f"{name} is {human(size)}, more than one {disc_type} holds ({human(room * SECTOR)}); "
+        f"{name} is {units.size(size)}, more than one {disc_type} holds ({units.size(room * SECTOR)}); "
         f"{bigger}, or {split}"
     )
 

@@ -23,7 +23,8 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from icefloe.disc.capacity import SECTOR, human, sectors_for
+from icefloe import units
+from icefloe.disc.capacity import SECTOR, sectors_for
 from icefloe.disc.entries import FILE, DiscEntry, DiscPlan
 from icefloe.errors import ExternalToolError, ExternalToolMissing, TooLarge
 from icefloe.restorekit import RESTORE_NAME
@@ -197,4 +198,4 @@ def describe(plan: DiscPlan) -> str:
     par2 = [e for e in plan.entries if e.kind == FILE and e.path.endswith(PAR2_SUFFIX)]
     data = sum(e.size for e in plan.entries if e.kind == FILE) - sum(e.size for e in par2)
     rec = sum(e.size for e in par2)
-    return f"{plan.image_name}: {human(rec)} of recovery data for {human(data)} ({rec / max(data, 1):.0%})"
+    return f"{plan.image_name}: {units.size(rec)} of recovery data for {units.size(data)} ({rec / max(data, 1):.0%})"

@@ -29,6 +29,7 @@ from icefloe.config import Settings
 from icefloe.disc.check import CHECK_EVERY
 from icefloe.lifecycle import is_abandoned
 from icefloe.partitions import is_mounted, partition_fill
+from icefloe.units import size
 
 CLOUD_NAMES = {
     "DEEP_ARCHIVE": "Amazon S3 Glacier Deep Archive",
@@ -165,10 +166,8 @@ def years(first_ns: int | None, last_ns: int | None) -> str:
 
 
 def size_words(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
+    """As every listing writes it (``3.0 MiB``), but "512 bytes" for the family reader."""
+    return f"{n} bytes" if n < 1024 else size(n)
 
 
 def _disc(catalog: Catalog, image: ImageRecord, now: datetime, burns_wanted: bool) -> Disc:

@@ -128,7 +128,7 @@ def test_file_that_changes_while_archived(partition: Path, tmp_path: Path, monke
 def test_not_enough_space_is_checked_before_writing(partition: Path, tmp_path: Path, monkeypatch) -> None:
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(consolidation.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**5, 10**5))
-    with pytest.raises(NotEnoughSpace, match=r"has 100\.0 kB free but consolidating photos-a needs about") as err:
+    with pytest.raises(NotEnoughSpace, match=r"has 97\.7 KiB free but consolidating photos-a needs about") as err:
         run(partition, tmp_path / "out")
     assert err.value.exit_code == 10 and not isinstance(err.value, UsageError)  # not a usage mistake
     assert_nothing_left(tmp_path / "out")
@@ -147,7 +147,7 @@ def test_disc_images_count_in_the_space_check(partition: Path, tmp_path: Path, m
 
 
 def test_file_larger_than_a_disc_without_volumes(partition: Path, tmp_path: Path) -> None:
-    with pytest.raises(TooLarge, match=r"notes\.txt is 400\.0 kB, more than one disc holds \(200\.0 kB\).*split"):
+    with pytest.raises(TooLarge, match=r"notes\.txt is 390\.6 KiB, more than one disc holds \(195\.3 KiB\).*split"):
         run(partition, tmp_path / "out", disc_capacity=200_000)
     # every file fits, the archive does not: refused after writing, and removed
     with pytest.raises(TooLarge, match=r"the archive of photos-a is .* more than one disc holds"):

@@ -144,7 +144,7 @@ OTHER = "xorriso : FAILURE : Something new went wrong\n"
 @pytest.mark.parametrize(
     ("output", "kind", "words"),
     [
-        (TOO_SMALL, MediumTooSmall, r"needs 154048 sectors \(315\.49 MB\) but the disc in DEV has 32 free"),
+        (TOO_SMALL, MediumTooSmall, r"needs 154048 sectors \(300\.9 MiB\) but the disc in DEV has 32 free"),
         (GROWISOFS_SMALL, MediumTooSmall, "needs 2359573 sectors.*has 2295104 free"),
         (NOT_FOUND, DeviceError, "cannot use DEV as a burner.*not found.*xorriso -devices"),
         (NO_DIR, DeviceError, "Neither stdio-path nor its directory exist"),
