@@ -1,11 +1,14 @@
-"""icefloe's errors.
+"""icefloe's errors, every one of them.
 
 Errors are data: each class's docstring is its default message, and each carries the exit
-code the CLI uses and a ``retryable`` flag that task retry conditions read. A subclass exists
-only where a caller reacts differently. Only the CLI turns errors into exit codes.
+code the CLI uses and a ``retryable`` flag that task retry conditions read, both given in the
+class statement (``class GateNotMet(IcefloeError, exit_code=7)``). A subclass exists only
+where a caller reacts differently. Only the CLI turns errors into exit codes.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class IcefloeError(Exception):
@@ -13,6 +16,14 @@ class IcefloeError(Exception):
 
     exit_code: int = 1
     retryable: bool = False
+
+    def __init_subclass__(cls, *, exit_code: int | None = None, retryable: bool | None = None,
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
+        if retryable is not None:
+            cls.retryable = retryable
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
@@ -22,10 +33,10 @@ class IcefloeError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class UsageError(IcefloeError):
-    """The request does not make sense as given."""
+# -- exit code 2: the request, the configuration or the input is wrong -----------------------
 
-    exit_code = 2
+class UsageError(IcefloeError, exit_code=2):
+    """The request does not make sense as given."""
 
 
 class ConfigInvalid(UsageError):
@@ -36,37 +47,58 @@ class InputNotFound(UsageError):
     """A file or folder named on the command line or in the configuration does not exist."""
 
 
+class MissingVolume(InputNotFound):
+    """A volume of the archive is missing."""
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        super().__init__(message or f"volume {name} is missing")
+        self.volume = name
+
+
 class InputUnreadable(UsageError):
     """A file could not be read."""
-
-
-class NotEnoughSpace(IcefloeError):
-    """There is not enough free space for the output."""
-
-    exit_code = 10  # a failed operation, not a usage mistake: the same command works with room
 
 
 class TooLarge(UsageError):
     """The input is larger than the target can hold."""
 
 
-class CatalogError(IcefloeError):
+class ExternalToolMissing(UsageError):
+    """A required external program is not installed."""
+
+
+class PasswordError(UsageError):
+    """The archive password is missing or wrong."""
+
+
+class MirrorRefused(UsageError):
+    """The mirror was refused to protect the existing copy."""
+
+
+# -- a failed operation, by what failed ---------------------------------------------------------
+
+class CatalogError(IcefloeError, exit_code=3):
     """The catalog could not be read or written."""
 
-    exit_code = 3
 
-
-class Transient(IcefloeError):
+class Transient(IcefloeError, exit_code=4, retryable=True):
     """A temporary failure: the operation can be retried."""
 
-    exit_code = 4
-    retryable = True
+
+class CorruptDownload(Transient):
+    """The bytes received do not match the checksum the service sent; fetching again."""
 
 
-class ServiceError(IcefloeError):
+class PrefectUnavailable(Transient):
+    """Prefect's API server could not be reached."""
+
+
+class JobNotReady(IcefloeError, exit_code=4):
+    """The job has not finished yet; its output can be fetched once it has."""
+
+
+class ServiceError(IcefloeError, exit_code=5):
     """The storage service refused the request."""
-
-    exit_code = 5
 
 
 class CredentialsMissing(ServiceError):
@@ -81,52 +113,80 @@ class BackendUnsupported(ServiceError):
     """This account cannot use the Glacier vault API; set coldstore.backend = "s3"."""
 
 
-class ChecksumMismatch(IcefloeError):
+class RemoteNotFound(ServiceError):
+    """The upload, job, archive or object is not (or no longer) on the service."""
+
+
+class NotifyFailed(ServiceError):
+    """A notification channel did not take the message."""
+
+
+class ChecksumMismatch(IcefloeError, exit_code=6):
     """A checksum did not match: the data differs from what was expected."""
 
-    exit_code = 6
+
+class BurnMismatch(ChecksumMismatch):
+    """The burned disc reads back differently from the image."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result  # the BurnResult: both SHA-256s, the device
 
 
-class FileChanged(IcefloeError):
+class FileChanged(IcefloeError, exit_code=6):
     """A file changed while icefloe was reading it."""
 
-    exit_code = 6
 
-
-class GateNotMet(IcefloeError):
+class GateNotMet(IcefloeError, exit_code=7):
     """A safety gate is not met, so nothing was changed."""
 
-    exit_code = 7
+
+class ClearIncomplete(IcefloeError, exit_code=7):
+    """A clear was rolled back but some files could not be put back; see the trash folder."""
 
 
-class ExternalToolError(IcefloeError):
+class ExternalToolError(IcefloeError, exit_code=8):
     """An external program failed."""
 
-    exit_code = 8
 
-
-class ExternalToolMissing(UsageError):
-    """A required external program is not installed."""
-
-
-class PasswordError(UsageError):
-    """The archive password is missing or wrong."""
-
-
-class DeviceError(IcefloeError):
+class DeviceError(IcefloeError, exit_code=8):
     """The disc device is not usable."""
 
-    exit_code = 8
+
+class NoMedium(DeviceError):
+    """There is no writable disc in the drive."""
 
 
-class MirrorFailed(IcefloeError):
+class MediumTooSmall(DeviceError):
+    """The disc in the drive is too small for the image."""
+
+
+# Nothing was written yet; a desktop auto-mount probe lets go soon.
+class DeviceBusy(DeviceError, retryable=True):
+    """Another program holds the drive."""
+
+
+class MirrorFailed(IcefloeError, exit_code=9):
     """The mirror run failed."""
 
-    exit_code = 9
+
+# A failed operation, not a usage mistake: the same command works with room.
+class NotEnoughSpace(IcefloeError, exit_code=10):
+    """There is not enough free space for the output."""
 
 
-class MirrorRefused(UsageError):
-    """The mirror was refused to protect the existing copy."""
+class ChecksFailed(IcefloeError):
+    """Some checks of the set failed."""
+
+
+# -- exit code 75 (EX_TEMPFAIL, sysexits.h): not a failure, try again later ------------------
+
+class RetrievalPending(IcefloeError, exit_code=75):
+    """Retrievals are still running; run the same command again once they have finished."""
+
+
+class PartitionBusy(IcefloeError, exit_code=75):
+    """Another run holds this partition; try again when it has finished (or use --wait)."""
 
 
 class StageFailed(IcefloeError):
@@ -143,3 +203,17 @@ class StageFailed(IcefloeError):
     def __reduce__(self) -> tuple[object, ...]:
         # A failed run's result is this error, pickled: rebuild it from what made it.
         return (type(self), (self.run_name, self.stage, self.error))
+
+
+# -- signals the restore reader raises and catches itself; never shown to a person -----------
+
+class PlaceTaken(Exception):
+    """The place is taken by something else (a different file, a folder, a file in the way)."""
+
+
+class HeaderUnsupported(Exception):
+    """A header this reader does not decode; py7zr may."""
+
+
+class HeaderEncrypted(Exception):
+    """The header is encrypted and no password was given."""

@@ -24,16 +24,9 @@ from dataclasses import dataclass
 from types import FrameType
 
 from icefloe.catalog import Catalog, now_iso
-from icefloe.errors import IcefloeError
+from icefloe.errors import IcefloeError, PartitionBusy
 
 DEFAULT_TTL_S = 120.0  # a holder renews every ttl/4; a holder silent this long is presumed dead
-
-
-class PartitionBusy(IcefloeError):
-    """Another run holds this partition; try again when it has finished (or use --wait)."""
-
-    # EX_TEMPFAIL (sysexits.h), as a retrieval still running: not a failure, try again later.
-    exit_code = 75
 
 
 def partition_lease_name(label: str) -> str:

@@ -31,7 +31,7 @@ from icefloe.clear.trash import (
     stage_files,
 )
 from icefloe.config import Settings
-from icefloe.errors import IcefloeError, UsageError
+from icefloe.errors import ClearIncomplete, UsageError
 
 __all__ = [
     "ARCHIVED", "COPY_STORED", "DEFAULT_SENTINEL", "DISCS_MADE", "JOURNAL_VERSION", "TRASH_DIR",
@@ -39,12 +39,6 @@ __all__ = [
     "PlannedFile", "Recovery", "StagedClear", "check_gates", "clear_partition", "gate_error",
     "plan_clear", "recover",
 ]
-
-
-class ClearIncomplete(IcefloeError):
-    """A clear was rolled back but some files could not be put back; see the trash folder."""
-
-    exit_code = 7
 
 
 class PartitionClear:

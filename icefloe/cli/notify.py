@@ -18,7 +18,7 @@ from icefloe.cli.app import app, info, print_json, settings
 from icefloe.cli.helptext import SET_UP
 from icefloe.cli.prefect_edge import PrefectUnavailable
 from icefloe.config import NotifyConfig
-from icefloe.errors import ConfigInvalid, ServiceError
+from icefloe.errors import ConfigInvalid, NotifyFailed
 from icefloe.notify import (
     BLOCK_PREFIX,
     NAME_PREFIX,
@@ -39,10 +39,6 @@ app.add_typer(notify_app, name="notify", rich_help_panel=SET_UP)
 # that is not a Slack webhook to Apprise unchanged (prefect/blocks/notifications.py), and it is
 # built into every Prefect server, so the server's automations can load it.
 APPRISE_BLOCK_TYPE = "slack-webhook"
-
-
-class NotifyFailed(ServiceError):
-    """A notification channel did not take the message."""
 
 
 @dataclass(frozen=True)

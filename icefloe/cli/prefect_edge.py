@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from icefloe.errors import Transient
+from icefloe.errors import PrefectUnavailable
 
 STARTUP_TIMEOUT = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 ANALYTICS = "PREFECT_SERVER_ANALYTICS_ENABLED"
@@ -25,10 +25,6 @@ DEFAULTS = {
     # icefloe's runs are local and often offline: telemetry only prints "Failed to send".
     ANALYTICS: "false",
 }
-
-
-class PrefectUnavailable(Transient):
-    """Prefect's API server could not be reached."""
 
 
 def profile_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ import typer
 from icefloe.cli.app import info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.render import Column, echo_rows, echo_wrapped, plural, when
 from icefloe.cli.sets import sets_app
-from icefloe.errors import IcefloeError
+from icefloe.errors import ChecksFailed, IcefloeError
 from icefloe.units import size
 
 SHOW_VERSION = 1  # the shape of `icefloe sets show --json`; bump on incompatible change
@@ -22,10 +22,6 @@ DISC_COLUMNS = (Column("disc"), Column("label"), Column("volume id"), Column("lo
                 Column("last check"))
 COPY_COLUMNS = (Column("archive"), Column("where"), Column("checksum"), Column("confirmed"))
 FILE_COLUMNS = (Column("path"), Column("size", right=True), Column("modified"))
-
-
-class ChecksFailed(IcefloeError):
-    """Some checks of the set failed."""
 
 
 def _check(c: dict) -> str:

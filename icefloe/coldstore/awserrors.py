@@ -32,6 +32,7 @@ from icefloe.errors import (
     ContainerMissing,
     CredentialsMissing,
     IcefloeError,
+    RemoteNotFound,
     ServiceError,
     Transient,
 )
@@ -75,10 +76,6 @@ CREDENTIAL_CODES = frozenset(
 )
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
 MISSING_CODES = frozenset({"NoSuchBucket"})
-
-
-class RemoteNotFound(ServiceError):
-    """The upload, job, archive or object is not (or no longer) on the service."""
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from icefloe.catalog import Catalog, CopyRecord
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import (
     FileChanged,
-    IcefloeError,
     InputNotFound,
     InputUnreadable,
+    JobNotReady,
     TooLarge,
     UsageError,
 )
@@ -38,12 +38,6 @@ S3_MIN_PART = 5 * MIB
 S3_MAX_PART = 5 * GIB
 S3_MAX_PARTS = 10_000
 HASH_BLOCK = 8 * MIB
-
-
-class JobNotReady(IcefloeError):
-    """The job has not finished yet; its output can be fetched once it has."""
-
-    exit_code = 4
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from icefloe.catalog import JobRecord, now_iso
-from icefloe.errors import ChecksumMismatch, Transient, UsageError
+from icefloe.errors import ChecksumMismatch, CorruptDownload, UsageError
 from icefloe.fsutil import atomic_output
 from icefloe.progress import Progress
 from icefloe.treehash import MIB, TreeHasher
@@ -23,10 +23,6 @@ from icefloe.coldstore.base import FetchedOutput, JobNotReady, RemoteJob, progre
 TIERS = ("Expedited", "Standard", "Bulk")
 _KINDS = {"InventoryRetrieval": "inventory", "ArchiveRetrieval": "retrieval"}
 READ_CHUNK = MIB
-
-
-class CorruptDownload(Transient):
-    """The bytes received do not match the checksum the service sent; fetching again."""
 
 
 def record_job(catalog, job: RemoteJob, output_path: str | None = None) -> None:

@@ -23,40 +23,22 @@ from icefloe import units
 from icefloe.disc.capacity import SECTOR
 from icefloe.disc.stream import BLOCK
 from icefloe.errors import (
+    BurnMismatch,
     ChecksumMismatch,
+    DeviceBusy,
     DeviceError,
     ExternalToolError,
     ExternalToolMissing,
     IcefloeError,
     InputNotFound,
+    MediumTooSmall,
+    NoMedium,
     UsageError,
 )
 from icefloe.progress import NullProgress, Progress
 
 TOOLS = ("xorriso", "growisofs")
 APT_PACKAGE = {"xorriso": "xorriso", "growisofs": "growisofs"}
-
-
-class NoMedium(DeviceError):
-    """There is no writable disc in the drive."""
-
-
-class MediumTooSmall(DeviceError):
-    """The disc in the drive is too small for the image."""
-
-
-class BurnMismatch(ChecksumMismatch):
-    """The burned disc reads back differently from the image."""
-
-    def __init__(self, message: str, result: BurnResult) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-class DeviceBusy(DeviceError):
-    """Another program holds the drive."""
-
-    retryable = True  # nothing was written yet; a desktop auto-mount probe lets go soon
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from icefloe import manifest as mf
-from icefloe.errors import ChecksumMismatch, IcefloeError, NotEnoughSpace, UsageError
+from icefloe.errors import ChecksumMismatch, IcefloeError, MissingVolume, NotEnoughSpace, PlaceTaken, UsageError
 from icefloe.progress import NullProgress, Progress
 from icefloe.restore.place import (
-    Conflict,
     Placer,
     is_symlink_attr,
     safe_relpath,
@@ -50,7 +49,6 @@ from icefloe.restore.sevenzip import (
     read_inner_manifest,
 )
 from icefloe.restore.sources import (
-    MissingVolume,
     VolumeReader,
     VolumeSource,
     split_volume_name,
@@ -359,7 +357,7 @@ class _Run:
             raise _write_error(exc, self.placer.target) from None
         try:
             placed = self.placer.place_file(staged, rel, digest, mtime, unix_mode(member.attributes))
-        except (Conflict, OSError) as exc:
+        except (PlaceTaken, OSError) as exc:
             return self.problem(member.name, "conflict", str(exc))
         with self._lock:
             self.files += 1
@@ -378,7 +376,7 @@ class _Run:
             return self.problem(member.name, "damaged", f"links to {target!r}, the manifest says {item.target!r}")
         try:
             self.placer.place_symlink(rel, target, item.mtime_ns if item is not None else member.mtime_ns)
-        except (Conflict, OSError) as exc:
+        except (PlaceTaken, OSError) as exc:
             return self.problem(member.name, "conflict", str(exc))
         self.symlinks += 1
 
@@ -390,7 +388,7 @@ class _Run:
         item = self.expected.get(member.name) if self.expected is not None else None
         try:
             self.placer.make_dir(rel, item.mtime_ns if item is not None else member.mtime_ns)
-        except (Conflict, OSError) as exc:
+        except (PlaceTaken, OSError) as exc:
             return self.problem(member.name, "conflict", str(exc))
         self.dirs += 1
 

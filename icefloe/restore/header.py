@@ -5,7 +5,8 @@ the end of the archive, which is usually itself packed ("encoded header": one fo
 or LZMA, with 7zAES when names are hidden). Reading it here instead of through py7zr saves
 py7zr's import and its header parsing, a good part of restoring a small set. What this reader
 does not know (an encoded header packed with LZMA, as 7-Zip packs it, or a property it has
-never seen) raises :class:`Unsupported`, and the caller reads the header with py7zr instead.
+never seen) raises :class:`~icefloe.errors.HeaderUnsupported`, and the caller reads the header
+with py7zr instead.
 Damage raises ValueError, EOFError or lzma.LZMAError, as py7zr's reader does.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from icefloe.restore.coders import AES_ID, open_stream
+from icefloe.errors import HeaderEncrypted, HeaderUnsupported
 
 SIGNATURE = b"7z\xbc\xaf\x27\x1c"
 SIGNATURE_SIZE = 32
@@ -27,14 +29,6 @@ FILETIME_EPOCH = 116_444_736_000_000_000  # 100 ns ticks from 1601-01-01 to 1970
 (END, HEADER, ARCHIVE_PROPERTIES, ADDITIONAL_STREAMS, MAIN_STREAMS, FILES_INFO, PACK_INFO, UNPACK_INFO,
  SUBSTREAMS_INFO, SIZE, CRC, FOLDER, CODERS_UNPACK_SIZE, NUM_UNPACK_STREAM, EMPTY_STREAM, EMPTY_FILE, ANTI,
  NAME, CTIME, ATIME, MTIME, WIN_ATTRIBUTES, COMMENT, ENCODED_HEADER, START_POS, DUMMY) = range(26)
-
-
-class Unsupported(Exception):
-    """A header this reader does not decode; py7zr may."""
-
-
-class PasswordNeeded(Exception):
-    """The header is encrypted and no password was given."""
 
 
 @dataclass
@@ -137,7 +131,7 @@ def read_layout(fp: BinaryIO, password: str | None) -> tuple[list[Folder], list[
             break
         folders = _streams(buf, with_files=False)
         if len(folders) != 1:
-            raise Unsupported("an encoded header of several folders")
+            raise HeaderUnsupported("an encoded header of several folders")
         buf = _Bytes(_decode_whole(fp, folders[0], password))
         kind = buf.byte()
     if kind != HEADER:
@@ -147,11 +141,11 @@ def read_layout(fp: BinaryIO, password: str | None) -> tuple[list[Folder], list[
 
 def _decode_whole(fp: BinaryIO, folder: Folder, password: str | None) -> bytes:
     if folder.coders and bytes(folder.coders[0]["method"]) == AES_ID and password is None:
-        raise PasswordNeeded()
+        raise HeaderEncrypted()
     fp.seek(folder.offset)
     stream = open_stream(fp, folder.coders, folder.packsize, folder.unpacksizes, password)
     if stream is None:
-        raise Unsupported("the header is packed with a method icefloe leaves to py7zr")
+        raise HeaderUnsupported("the header is packed with a method icefloe leaves to py7zr")
     want = folder.unpacksizes[-1]
     parts, got = [], 0
     while got < want:
@@ -169,9 +163,9 @@ def _decode_whole(fp: BinaryIO, folder: Folder, password: str | None) -> bytes:
 def _header(buf: _Bytes) -> tuple[list[Folder], list[Member]]:
     prop = buf.byte()
     if prop == ARCHIVE_PROPERTIES:
-        raise Unsupported("archive properties")
+        raise HeaderUnsupported("archive properties")
     if prop == ADDITIONAL_STREAMS:
-        raise Unsupported("additional streams")
+        raise HeaderUnsupported("additional streams")
     folders: list[Folder] = []
     sizes: list[int] = []
     crcs: list[int | None] = []
@@ -224,14 +218,14 @@ def _folders(buf: _Bytes, packpos: int, packsizes: list[int]) -> list[Folder]:
         raise ValueError("the header's folder list is damaged")
     count = buf.count()
     if buf.byte():
-        raise Unsupported("folders stored outside the header")
+        raise HeaderUnsupported("folders stored outside the header")
     folders, pos = [], SIGNATURE_SIZE + packpos
     for index in range(count):
         coders, outs = [], 0
         for _ in range(buf.count(64)):
             flags = buf.byte()
             if flags & 0x10 or flags & 0xC0:
-                raise Unsupported("a coder with several streams (such as BCJ2)")
+                raise HeaderUnsupported("a coder with several streams (such as BCJ2)")
             method = buf.exact(flags & 0x0F) or b"\x00"
             properties = buf.exact(buf.count()) if flags & 0x20 else None
             coders.append({"method": method, "numinstreams": 1, "numoutstreams": 1, "properties": properties})
@@ -240,7 +234,7 @@ def _folders(buf: _Bytes, packpos: int, packsizes: list[int]) -> list[Folder]:
         if bonds != [(i + 1, i) for i in range(outs - 1)]:
             # A chain (the only shape 7-Zip and py7zr write with one packed stream): the packed
             # bytes enter coder 0, and coder i + 1 reads what coder i puts out (py7zr's order).
-            raise Unsupported("coders bound in an order icefloe does not decode")
+            raise HeaderUnsupported("coders bound in an order icefloe does not decode")
         if index >= len(packsizes):
             raise ValueError("the header's pack sizes are damaged")
         folders.append(Folder(index, pos, packsizes[index], coders, []))
@@ -305,21 +299,21 @@ def _files(buf: _Bytes, folders: list[Folder], sizes: list[int], crcs: list[int 
             empty = body.bits(count)
         elif prop == NAME:
             if body.byte():
-                raise Unsupported("names stored outside the header")
+                raise HeaderUnsupported("names stored outside the header")
             raw = body.read()
             names = [n.decode("utf-16-le") for n in _split_utf16(raw)]
         elif prop == MTIME:
             defined = body.defined(count)
             if body.byte():
-                raise Unsupported("times stored outside the header")
+                raise HeaderUnsupported("times stored outside the header")
             mtimes = [struct.unpack("<Q", body.exact(8))[0] if d else None for d in defined]
         elif prop == WIN_ATTRIBUTES:
             defined = body.defined(count)
             if body.byte():
-                raise Unsupported("attributes stored outside the header")
+                raise HeaderUnsupported("attributes stored outside the header")
             attributes = [struct.unpack("<I", body.exact(4))[0] if d else None for d in defined]
         elif prop not in (EMPTY_FILE, ANTI, CTIME, ATIME, START_POS, DUMMY, COMMENT) and prop < 0x19:
-            raise Unsupported(f"file property {prop}")
+            raise HeaderUnsupported(f"file property {prop}")
     if len(names) != count:
         raise ValueError("the header's names are damaged")
     members: list[Member] = []

@@ -23,16 +23,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from icefloe.errors import UsageError
+from icefloe.errors import PlaceTaken, UsageError
 from icefloe.fsutil import fsync_dir, remove_leftovers, writer_lock
 
 STAGING = ".icefloe-restore-"  # + a unique suffix: restores into one folder may run at once
 _STAGING_NAME = re.compile(re.escape(STAGING) + r".+\.partial")
 BLOCK = 1 << 20
-
-
-class Conflict(Exception):
-    """The place is taken by something else (a different file, a folder, a file in the way)."""
 
 
 def safe_relpath(name: str) -> PurePosixPath | None:
@@ -101,10 +97,10 @@ class Placer:
         for part in rel.parts[:-1]:
             folder = folder / part
             if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                raise Conflict(f"{folder} is in the way (not a folder)")
+                raise PlaceTaken(f"{folder} is in the way (not a folder)")
             folder.mkdir(exist_ok=True)  # folder threads may race to make it
         if not Path(os.path.realpath(folder)).is_relative_to(self.real):
-            raise Conflict(f"{folder} leads outside {self.target}")
+            raise PlaceTaken(f"{folder} leads outside {self.target}")
         self._touched.add(folder)
         return folder
 
@@ -112,7 +108,7 @@ class Placer:
         self._parent(rel)
         path = self.final(rel)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
-            raise Conflict(f"{path} exists and is not a folder")
+            raise PlaceTaken(f"{path} exists and is not a folder")
         path.mkdir(exist_ok=True)
         if mtime_ns is not None:
             self._dirs[path] = mtime_ns
@@ -131,9 +127,9 @@ class Placer:
                         os.utime(path, ns=(mtime_ns, mtime_ns))
                     return Placed("unchanged")
                 if path.is_dir() and not path.is_symlink():
-                    raise Conflict(f"{path} is a folder")
+                    raise PlaceTaken(f"{path} is a folder")
                 if not self.overwrite:
-                    raise Conflict(f"{path} exists with other content (kept; --overwrite replaces it)")
+                    raise PlaceTaken(f"{path} exists with other content (kept; --overwrite replaces it)")
             os.replace(staged, path)
             return Placed("restored")
         finally:
@@ -147,7 +143,7 @@ class Placer:
                 self._link_time(path, mtime_ns)
                 return Placed("unchanged")
             if not self.overwrite or (path.is_dir() and not path.is_symlink()):
-                raise Conflict(f"{path} exists and is not this link (kept; --overwrite replaces it)")
+                raise PlaceTaken(f"{path} exists and is not this link (kept; --overwrite replaces it)")
         staged = self.staging_file()
         os.symlink(target, staged)
         self._link_time(staged, mtime_ns)

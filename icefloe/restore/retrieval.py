@@ -24,20 +24,13 @@ from pathlib import Path
 
 from icefloe.catalog import ArchiveRecord, Catalog, CopyRecord
 from icefloe.coldstore import RemoteJob, RemoteNotFound
-from icefloe.errors import IcefloeError, InputNotFound, ServiceError, UsageError
+from icefloe.errors import InputNotFound, RetrievalPending, ServiceError, UsageError
 from icefloe.progress import Progress
 from icefloe.restore.cost import Estimate, check_tier, estimate
 from icefloe.restore.download import Downloaded, download_job_output
 from icefloe.restore.options import RestoreOptions
 
 HASH_BLOCK = 8 << 20
-
-
-class RetrievalPending(IcefloeError):
-    """Retrievals are still running; run the same command again once they have finished."""
-
-    # EX_TEMPFAIL (sysexits.h): not a failure, try again later.
-    exit_code = 75
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,11 @@ from typing import Any
 from icefloe import manifest as mf
 from icefloe.errors import (
     ChecksumMismatch,
+    HeaderEncrypted,
+    HeaderUnsupported,
     IcefloeError,
     InputUnreadable,
+    MissingVolume,
     PasswordError,
     UsageError,
 )
@@ -32,12 +35,10 @@ from icefloe.restore.header import (
     SIGNATURE_SIZE,
     Folder,
     Member,
-    PasswordNeeded,
-    Unsupported,
     filetime_ns,
     read_layout,
 )
-from icefloe.restore.sources import MissingVolume, VolumeReader, VolumeSource
+from icefloe.restore.sources import VolumeReader, VolumeSource
 
 __all__ = ["DECODE_ERRORS", "Folder", "Member", "damaged_volumes", "decode", "layout", "read_archive",
            "read_inner_manifest"]
@@ -65,19 +66,19 @@ def read_archive(reader: VolumeReader, sources: Sequence[VolumeSource], password
     try:
         try:
             folders, members = read_layout(reader, password)
-        except Unsupported:
+        except HeaderUnsupported:
             py7zr = _py7zr()
             try:
                 with py7zr.SevenZipFile(reader, "r", password=password) as opened:
                     folders, members = layout(opened)
             except py7zr.PasswordRequired:
-                raise PasswordNeeded() from None
+                raise HeaderEncrypted() from None
             except py7zr.Bad7zFile as exc:
                 raise ValueError(str(exc)) from None
     except MissingVolume as exc:
         raise MissingVolume(exc.volume, f"volume {exc.volume} of {archive} is missing and holds the "
                             "archive's header, so nothing can be restored without it") from None
-    except PasswordNeeded:
+    except HeaderEncrypted:
         raise _encrypted(archive) from None
     except (lzma.LZMAError, EOFError, ValueError, KeyError, TypeError, InputUnreadable) as exc:
         damaged = damaged_volumes(sources, header_spans(reader))

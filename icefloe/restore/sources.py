@@ -23,20 +23,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from icefloe import manifest as mf
-from icefloe.errors import InputNotFound, InputUnreadable, PasswordError, UsageError
+from icefloe.errors import InputNotFound, InputUnreadable, MissingVolume, PasswordError, UsageError
 
 SUMS_NAME = "SHA256SUMS.txt"
 _VOLUME = re.compile(r"^(?P<set>.+)\.7z(?:\.(?P<num>\d{3,}))?$")
 _ISO_MAGIC = b"CD001"
 SECTOR = 2048
-
-
-class MissingVolume(InputNotFound):
-    """A volume of the archive is missing."""
-
-    def __init__(self, name: str, message: str | None = None) -> None:
-        super().__init__(message or f"volume {name} is missing")
-        self.volume = name
 
 
 @dataclass(frozen=True)
