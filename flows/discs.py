@@ -22,7 +22,7 @@ from flows.stages import names_failed_stage
 from icefloe.catalog import DiscCheck
 from icefloe.disc.check import damage_verdict
 from icefloe.errors import DeviceError, UsageError
-from tasks.common import settings_for
+from tasks.common import artifact_key, settings_for
 from tasks.disccheck import check_disc_task, discs_due_task
 
 
@@ -101,5 +101,5 @@ def _report(checked: list[dict[str, Any]], skipped: list[str]) -> None:
     lines += [f"| {c['disc']} | {'ok' if c['ok'] else 'DAMAGED'}: {c['detail']} | {c['margin_blocks']} of "
               f"{c['recovery_blocks']} |" for c in checked]
     lines += [f"| {d} | skipped: not checked | |" for d in skipped]
-    create_markdown_artifact("\n".join(lines), key="yearly-disc-check",
+    create_markdown_artifact("\n".join(lines), key=artifact_key("yearly-disc-check"),
                              description="The discs read this year, and their recovery margin")

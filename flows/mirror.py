@@ -17,13 +17,12 @@ from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.tasks import exponential_backoff
 
 from flows.stages import names_failed_stage
 from icefloe.errors import ConfigInvalid, MirrorFailed
 from icefloe.mirror import target_for
 from tasks.common import settings_for
-from tasks.mirror import RETRY_BACKOFF_S, mirror_partition_task
+from tasks.mirror import mirror_partition_task
 from tasks.pipeline import check_fill_task
 
 
@@ -62,9 +61,7 @@ def mirror_partitions(
     for label in wanted:  # an unknown label or a bad target fails the run before anything starts
         settings.partition(label)
         target_for(settings, label)
-    mirror_one = mirror_partition_task.with_options(
-        retries=settings.mirror.retries, retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S)
-    )
+    mirror_one = mirror_partition_task.with_options(retries=settings.mirror.retries)  # the stage's backoff
     # Concurrency is limited here, in the task runner; its size comes from the configuration,
     # which a decorator cannot read, so the flow opens the runner itself.
     with ThreadPoolTaskRunner(max_workers=min(settings.mirror.concurrency, len(wanted))) as runner:

@@ -7,14 +7,12 @@ artifact, a summary artifact and a log line. They take and return strings and sm
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.archive import consolidate, volume_plan
 from icefloe.catalog import Catalog
@@ -24,11 +22,7 @@ from icefloe.lease import Lease, partition_lease_name
 from icefloe.lifecycle import begin_consolidation, carried_set
 from icefloe.passwords import check_for_archiving, for_writing
 from icefloe.setcheck import OK, testzip_volumes
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "set"
+from tasks.common import ArtifactProgress, artifact_key, settings_for, stage
 
 
 def run_token() -> str | None:
@@ -86,9 +80,6 @@ def archiving_password(archive: ArchiveConfig) -> str | None:
 @stage(
     name="consolidate-partition",
     task_run_name="consolidate {label}",
-    retries=1,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,
 )
 def consolidate_partition_task(label: str, config: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
     """Consolidate partition ``label`` into a tested archive set and record it in the catalog.
@@ -123,7 +114,7 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     if live is not None:
         get_run_logger().info("carrying %s forward from %s: not rebuilt", live.name, result.state)
     create_table_artifact(
-        key=f"archive-set-{_key(result.set_name)}",
+        key=artifact_key("archive-set", result.set_name),
         table=[{"volume": v.name, "bytes": v.size, "sha256": v.sha256} for v in result.volumes],
         description=(
             f"{result.set_name}: {result.file_count} files, {result.total_bytes} bytes"
@@ -153,9 +144,6 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
 @stage(
     name="test-archive",
     task_run_name="testzip {set_name}",
-    retries=1,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
 )
 def test_archive_task(set_name: str, config: str | None = None) -> str:
     """testzip every volume of a recorded set; records TESTZIP per volume; returns the set name.

@@ -9,13 +9,11 @@ the clear's journal. Every task reads live state, so none is cached.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 from prefect.transactions import Transaction, get_transaction
 
 from icefloe.catalog import Catalog
@@ -33,15 +31,9 @@ from icefloe.clear.trash import rollback_staged
 from icefloe.errors import IcefloeError, UsageError
 from icefloe.partitions import finish_handover
 from icefloe.units import exact_size
-from tasks.common import retry_if_transient, settings_for, stage
+from tasks.common import artifact_key, settings_for, stage
 
 LIST_LIMIT = 200  # paths listed in an artifact or a task result; the counts are always whole
-RETRY_BACKOFF_S = 5  # a busy catalog frees up in seconds
-
-
-def artifact_key(prefix: str, label: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only."""
-    return prefix + "-" + re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
 
 
 def _gate_rows(label: str, gates: list[Gate]) -> list[dict[str, str]]:
@@ -93,9 +85,6 @@ def report_markdown(summary: dict[str, Any], *, dry_run: bool, active: str | Non
 @stage(
     name="check-gates",
     task_run_name="check gates {label}",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # gates are read from the catalog at this moment, never remembered
 )
 def check_gates_task(label: str, config: str | None = None) -> int:
@@ -118,9 +107,6 @@ def check_gates_task(label: str, config: str | None = None) -> int:
 @stage(
     name="plan-clear",
     task_run_name="plan clear {label}",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def plan_clear_task(label: str, config: str | None = None, dry_run: bool = False) -> dict[str, Any]:
@@ -147,9 +133,7 @@ def require_confirmation(summary: dict[str, Any], confirm: bool) -> None:
 @stage(
     name="stage-clear",
     task_run_name="stage clear {label}",
-    retries=2,  # a failed stage has put every file back, so another attempt is safe
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_condition_fn=retry_if_transient,
+    # A failed stage has put every file back, so another attempt is safe.
     cache_policy=NO_CACHE,  # an action on the partition as it is now
 )
 def stage_clear(label: str, config: str | None = None) -> dict[str, Any]:
@@ -185,9 +169,6 @@ def stage_clear(label: str, config: str | None = None) -> dict[str, Any]:
 @stage(
     name="recover-clear",
     task_run_name="recover clear {label}",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def recover_clear(label: str, config: str | None = None) -> list[str]:
@@ -253,9 +234,6 @@ def failed_commit(txn: Transaction) -> str | None:
 @stage(
     name="confirm-clear",
     task_run_name="confirm clear {label}",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def confirm_clear(label: str, stamp: str, sets: list[str], config: str | None = None,
@@ -282,9 +260,6 @@ def confirm_clear(label: str, stamp: str, sets: list[str], config: str | None = 
 @stage(
     name="switch-active-partition",
     task_run_name="switch active partition from {label}",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def switch_active_partition(label: str, config: str | None = None) -> str:

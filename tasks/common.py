@@ -1,9 +1,11 @@
-"""What every icefloe task shares: which failures are retried, and progress as an artifact."""
+"""What every icefloe task shares: which failures are retried and how often, artifact keys,
+and progress as an artifact."""
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +16,7 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
+from prefect.tasks import exponential_backoff
 
 from icefloe.config import Settings, load_settings
 from icefloe.errors import IcefloeError
@@ -34,6 +37,27 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     except BaseException as exc:  # noqa: BLE001 - we only classify it
         return is_transient(exc)
     return False
+
+
+# One retry policy for every stage. The library already retries a single request with its own
+# backoff (icefloe.coldstore.awserrors), so a stage retry is for an outage: waits of 30 s, 60 s
+# and 120 s ride out a router or server reboot, and only transient errors are retried at all.
+RETRIES = 3
+RETRY_BACKOFF_S = 30
+RETRY = {
+    "retries": RETRIES,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
+    "retry_jitter_factor": 0.2,
+    "retry_condition_fn": retry_if_transient,
+}
+
+ARTIFACT_SUBJECT_MAX = 60
+
+
+def artifact_key(prefix: str, subject: str = "") -> str:
+    """``prefix-subject`` as Prefect allows artifact keys: lowercase letters, digits, dashes."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", subject.lower()).strip("-")[:ARTIFACT_SUBJECT_MAX].strip("-")
+    return f"{prefix}-{slug}" if slug else prefix
 
 
 STAGE_LABEL = "icefloe.stage"
@@ -79,8 +103,8 @@ def _label_stage() -> None:
 
 
 def stage(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``@task`` for an icefloe stage: as it starts it labels its flow run with its name, and
-    a failure is remembered so the flow's failure names it (flows/stages.py)."""
+    """``@task`` for an icefloe stage, retried by ``RETRY``: as it starts it labels its flow run
+    with its name, and a failure is remembered so the flow's failure names it (flows/stages.py)."""
 
     def decorate(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)  # Prefect reads the signature and source through __wrapped__
@@ -89,7 +113,7 @@ def stage(**options: Any) -> Callable[[Callable[..., Any]], Any]:
             return fn(*args, **kwargs)
 
         hooks = [remember_failure, *options.pop("on_failure", [])]
-        return task(on_failure=hooks, **options)(run)
+        return task(on_failure=hooks, **{**RETRY, **options})(run)
 
     return decorate
 

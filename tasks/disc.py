@@ -6,12 +6,10 @@ progress artifact and a log line. They take and return strings, so results pickl
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.disc.records import (
@@ -19,19 +17,12 @@ from icefloe.disc.records import (
     burn_recorded_image,
     verify_recorded_image,
 )
-from tasks.common import ArtifactProgress, named_by_file, retry_if_transient, settings_for, stage
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "set"
+from tasks.common import ArtifactProgress, artifact_key, named_by_file, settings_for, stage
 
 
 @stage(
     name="build-disc-images",
     task_run_name="disc images {set_name}",
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
 )
 def build_images_task(
     set_name: str,
@@ -49,7 +40,7 @@ def build_images_task(
             redundancy=settings.archive.disc_redundancy,
         )
     create_table_artifact(
-        key=f"disc-images-{_key(set_name)}",
+        key=artifact_key("disc-images", set_name),
         table=[
             {"image": i.name, "disc": f"{i.disc_index}/{i.disc_count}", "type": i.disc_type,
              "bytes": i.size, "sha256": i.sha256}
@@ -64,9 +55,6 @@ def build_images_task(
 @stage(
     name="verify-disc-image",
     task_run_name=named_by_file("verify", "image_path"),
-    retries=1,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
 )
 def verify_image_task(image_path: str, config: str | None = None) -> str:
     """Read every file of the image back through UDF; records IMAGE_VERIFIED; returns its SHA-256."""
@@ -82,9 +70,7 @@ def verify_image_task(image_path: str, config: str | None = None) -> str:
 @stage(
     name="burn-disc-image",
     task_run_name=named_by_file("burn", "image_path"),
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,  # only a busy drive: nothing was written then
+    # Retried only on a busy drive (DeviceBusy): nothing was written then.
 )
 def burn_image_task(
     image_path: str,

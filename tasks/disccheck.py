@@ -11,11 +11,10 @@ from prefect.cache_policies import NO_CACHE
 
 from icefloe.catalog import Catalog
 from icefloe.disc.check import check_disc, discs_due, record_check
-from tasks.common import retry_if_transient, settings_for, stage
+from tasks.common import settings_for, stage
 
 
-@stage(name="discs-due", task_run_name="discs due", cache_policy=NO_CACHE,
-      retries=2, retry_delay_seconds=10, retry_condition_fn=retry_if_transient)
+@stage(name="discs-due", task_run_name="discs due", cache_policy=NO_CACHE)
 def discs_due_task(config: str | None, older_than_days: float) -> list[dict[str, Any]]:
     """The discs not checked within ``older_than_days``, oldest check first."""
     settings = settings_for(config)

@@ -13,18 +13,14 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
+from tasks.common import ArtifactProgress, settings_for, stage
 
 
 @stage(
     name="request inventory",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # each request starts a new job
 )
 def request_inventory_task(config: str | None = None) -> str:
@@ -38,9 +34,6 @@ def request_inventory_task(config: str | None = None) -> str:
 
 @stage(
     name="describe job",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def describe_job_task(job_id: str, config: str | None = None) -> dict[str, Any]:
@@ -54,9 +47,6 @@ def describe_job_task(job_id: str, config: str | None = None) -> dict[str, Any]:
 @stage(
     name="fetch job output",
     task_run_name="fetch {job_id}",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def fetch_job_output_task(job_id: str, dest: str, config: str | None = None) -> dict[str, Any]:

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.errors import IcefloeError
 from icefloe.mirror import MirrorResult, run_mirror
 from icefloe.units import exact_size
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
+from tasks.common import ArtifactProgress, artifact_key, settings_for, stage
 
-RETRY_BACKOFF_S = 30  # waits of 30 s, 60 s, 120 s, ...: long enough for a router or server reboot
 ARTIFACT_CHANGES = 50
-
-
-def artifact_key(label: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only."""
-    return "mirror-" + re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
 
 
 def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError | None) -> str:
@@ -59,10 +51,6 @@ def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError
 @stage(
     name="mirror-partition",
     task_run_name="mirror {label}",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # a mirror is an action on tonight's data: never reuse a result
 )
 def mirror_partition_task(
@@ -83,11 +71,11 @@ def mirror_partition_task(
             )
         except IcefloeError as exc:
             create_markdown_artifact(
-                report_markdown(label, None, exc), key=artifact_key(label), description=f"mirror {label}"
+                report_markdown(label, None, exc), key=artifact_key("mirror", label), description=f"mirror {label}"
             )
             raise
     create_markdown_artifact(
-        report_markdown(label, result, result.error), key=artifact_key(label), description=f"mirror {label}"
+        report_markdown(label, result, result.error), key=artifact_key("mirror", label), description=f"mirror {label}"
     )
     logger.info(
         "%s -> %s: exit %s, %s file(s) transferred, %s deleted, %s bytes sent, %.1f s%s",

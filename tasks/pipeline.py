@@ -7,7 +7,6 @@ from typing import Any
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.archive.scan import scan_partition
 from icefloe.catalog import Catalog
@@ -16,7 +15,7 @@ from icefloe.confirmation import read_job, unread_jobs
 from icefloe.errors import GateNotMet, UsageError
 from icefloe.lifecycle import live_set
 from icefloe.partitions import active_partition, capacity_bytes, fill_level, rotate
-from tasks.common import retry_if_transient, settings_for, stage
+from tasks.common import artifact_key, settings_for, stage
 
 
 @stage(name="plan archive", task_run_name="plan archive {label}", cache_policy=NO_CACHE)
@@ -40,16 +39,13 @@ def plan_archive_task(label: str, config: str | None = None) -> dict[str, Any]:
         if settings.coldstore.backend == "glacier"
         else settings.coldstore.bucket,
     }
-    create_table_artifact(key="archive-plan", table=[plan], description=f"Dry run of archive {label}")
+    create_table_artifact(key=artifact_key("archive-plan"), table=[plan], description=f"Dry run of archive {label}")
     return plan
 
 
 @stage(
     name="reconcile inventory",
     task_run_name="reconcile {job_id}",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def reconcile_job_task(job_id: str, config: str | None = None) -> dict[str, Any]:
@@ -66,7 +62,7 @@ def reconcile_job_task(job_id: str, config: str | None = None) -> dict[str, Any]
         return reading.summary()
     counts = reading.summary()
     create_table_artifact(
-        key="inventory-reconciliation",
+        key=artifact_key("inventory-reconciliation"),
         table=reading.rows() or [{"archive": "-", "remote id": "-", "state": "empty", "why": ""}],
         description=f"Inventory {job_id[:16]}: {counts['seen']} confirmed, {counts['mismatched']} "
         f"mismatched, {counts['missing']} missing, {counts['pending']} pending, {counts['unknown']} unknown",

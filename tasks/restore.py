@@ -8,7 +8,6 @@ journal, so a retried download task fetches only the ranges it lacks.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
@@ -37,11 +35,7 @@ from icefloe.restore import (
 )
 from icefloe.restore.retrieval import volume_need
 from tasks.archive import archive_password
-from tasks.common import ArtifactProgress, retry_if_transient, settings_for, stage
-
-
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "restore"
+from tasks.common import ArtifactProgress, artifact_key, settings_for, stage
 
 
 def _download_dir(settings: Settings) -> Path:
@@ -56,9 +50,6 @@ def _volume(need) -> dict[str, Any]:
 @stage(
     name="request-retrievals",
     task_run_name="request retrievals {target}",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # the catalog records the jobs: a rerun reuses them
 )
 def request_retrievals_task(target: str, partition: bool = False, tier: str | None = None,
@@ -77,7 +68,7 @@ def request_retrievals_task(target: str, partition: bool = False, tier: str | No
         create_markdown_artifact(
             f"### Restore of {target}\n\n{plan.estimate.describe()}\n\n"
             f"{len(plan.volumes)} volumes in {len(plan.sets)} sets; {len(plan.to_request)} to retrieve.\n",
-            key=f"restore-estimate-{_key(target)}", description=f"restore {target}: cost and time",
+            key=artifact_key("restore-estimate", target), description=f"restore {target}: cost and time",
         )
         plan = start_retrievals(store, plan, days=settings.restore.days)
     get_run_logger().info("%s: %s", target, plan.estimate.describe())
@@ -87,9 +78,6 @@ def request_retrievals_task(target: str, partition: bool = False, tier: str | No
 @stage(
     name="wait-for-job",
     task_run_name="wait for {job_id}",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def wait_for_job_task(job_id: str, config: str | None = None) -> str:
@@ -104,9 +92,6 @@ def wait_for_job_task(job_id: str, config: str | None = None) -> str:
 @stage(
     name="download-volume",
     task_run_name="download {archive}",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def download_volume_task(archive: str, config: str | None = None) -> str:
@@ -130,9 +115,6 @@ def download_volume_task(archive: str, config: str | None = None) -> str:
 @stage(
     name="extract-set",
     task_run_name="extract {set_name}",
-    retries=1,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | None = None,
@@ -149,7 +131,7 @@ def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | N
                              select=select, overwrite=overwrite, progress=ArtifactProgress(f"extract {set_name}"))
         learn_manifest(catalog, set_name, report.manifest)
     create_table_artifact(
-        key=f"restore-{_key(set_name)}",
+        key=artifact_key("restore", set_name),
         table=[{"path": p.path, "problem": p.kind, "detail": p.detail} for p in report.problems]
         or [{"path": "(all)", "problem": "none", "detail": report.summary()}],
         description=report.summary(),
@@ -166,9 +148,6 @@ def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | N
 
 @stage(
     name="rebuild-catalog",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=30),
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,
 )
 def rebuild_catalog_task(wait: bool = True, config: str | None = None) -> dict[str, Any]:

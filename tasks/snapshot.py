@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore.snapshots import backup_catalog
 from tasks.archive import archiving_password
-from tasks.common import retry_if_transient, settings_for, stage
+from tasks.common import settings_for, stage
 
 
 @stage(
     name="snapshot-catalog",
     task_run_name="snapshot catalog",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # the catalog as it is now, every time
 )
 def snapshot_catalog_task(config: str | None = None) -> str | None:

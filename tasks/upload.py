@@ -7,26 +7,18 @@ retried. Once stored, a rerun finds the copy in the catalog and sends nothing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
 from icefloe.catalog import Catalog
-from icefloe.coldstore import StoredArchive, open_coldstore
-from tasks.common import ArtifactProgress, named_by_file, retry_if_transient, settings_for, stage
+from icefloe.coldstore import OpenUpload, StoredArchive, open_coldstore
+from tasks.common import ArtifactProgress, artifact_key, named_by_file, settings_for, stage
 
-RETRY_BACKOFF_S = 30  # 30 s, 60 s, 120 s: the parts already sent stay sent meanwhile
-
-
-def artifact_key(name: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only."""
-    return "upload-" + (re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "archive")
 
 
 def report_markdown(path: str, stored: StoredArchive) -> str:
@@ -50,10 +42,6 @@ def report_markdown(path: str, stored: StoredArchive) -> str:
 @stage(
     name="upload archive",
     task_run_name=named_by_file("upload", "path"),
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=RETRY_BACKOFF_S),
-    retry_jitter_factor=0.2,
-    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # the catalog, not Prefect's cache, knows what is stored
 )
 def upload_archive_task(
@@ -76,7 +64,7 @@ def upload_archive_task(
             progress=progress, force=force,
         )
     create_markdown_artifact(
-        report_markdown(path, stored), key=artifact_key(Path(path).name), description=f"upload {Path(path).name}"
+        report_markdown(path, stored), key=artifact_key("upload", Path(path).name), description=f"upload {Path(path).name}"
     )
     logger.info(
         "stored in %s %s as %s (%s bytes, %s parts sent, %s reused%s)",  # the run names the file
@@ -89,3 +77,19 @@ def upload_archive_task(
         f", already stored: {stored.remote_check}" if stored.already_stored else "",
     )
     return asdict(stored)
+
+
+@stage(name="abort stale uploads", cache_policy=NO_CACHE)
+def abort_stale_uploads_task(older_than_hours: float, config: str | None = None) -> list[OpenUpload]:
+    """Abort the multipart uploads open longer than ``older_than_hours``; the table artifact
+    ``stale-uploads`` lists them."""
+    settings = settings_for(config)
+    with Catalog.open(settings.catalog_path) as catalog:
+        store = open_coldstore(settings.coldstore, catalog)
+        aborted = store.abort_uploads_older_than(timedelta(hours=older_than_hours))
+    create_table_artifact(
+        key=artifact_key("stale-uploads"),
+        table=[asdict(u) for u in aborted] or [{"upload_id": "-", "note": "no stale uploads"}],
+        description=f"Uploads open longer than {older_than_hours} h, aborted",
+    )
+    return list(aborted)

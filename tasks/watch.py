@@ -9,12 +9,12 @@ from prefect.logging import get_run_logger
 from icefloe.catalog import Catalog
 from icefloe.summary import weekly_summary
 from icefloe.watch import concerns
-from tasks.common import retry_if_transient, settings_for, stage
+from tasks.common import settings_for, stage
 
 SUMMARY_EVENT = "icefloe.summary.weekly"
 
 
-@stage(name="emit-concerns", retries=2, retry_delay_seconds=30, retry_condition_fn=retry_if_transient)
+@stage(name="emit-concerns")
 def emit_concerns_task(config: str | None = None) -> list[str]:
     settings = settings_for(config)
     logger = get_run_logger()
@@ -31,8 +31,7 @@ def emit_concerns_task(config: str | None = None) -> list[str]:
     return [f"{c.kind}: {c.subject}" for c in found]
 
 
-@stage(name="emit-summary", task_run_name="weekly summary", retries=2, retry_delay_seconds=30,
-      retry_condition_fn=retry_if_transient)
+@stage(name="emit-summary", task_run_name="weekly summary")
 def emit_summary_task(config: str | None = None) -> dict[str, str]:
     """The weekly summary as one event, which the "icefloe: weekly summary" automation sends."""
     settings = settings_for(config)
