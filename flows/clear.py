@@ -12,12 +12,12 @@ inside a Prefect transaction: commit purges them, any failure puts them back. Ne
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
 from prefect import flow
 from prefect.transactions import transaction
 
 from flows.stages import names_failed_stage
+from icefloe.clear.summary import ClearRun
 from tasks.archive import hold_partition
 from tasks.clear import (
     check_gates_task,
@@ -26,7 +26,6 @@ from tasks.clear import (
     plan_clear_task,
     recover_clear,
     report_clear,
-    require_confirmation,
     stage_clear,
     switch_active_partition,
 )
@@ -37,7 +36,7 @@ from tasks.snapshot import snapshot_catalog_task
 @names_failed_stage
 def clear_partition_flow(
     label: str, confirm: bool = False, dry_run: bool = False, config: str | None = None
-) -> dict[str, Any]:
+) -> ClearRun:
     """Clear one partition behind its gates; returns what was removed and the active partition.
 
     Args:
@@ -52,18 +51,17 @@ def clear_partition_flow(
     check_gates_task(label, config)
     plan = plan_clear_task(label, config, dry_run=dry_run)
     if dry_run:
-        return {**plan, "dry_run": True, "cleared": False}
-    if not plan["sets"]:  # nothing pending; a clear a crash stopped may still owe the switch
-        return {**plan, "dry_run": False, "cleared": False,
-                "active": switch_active_partition(label, config)}
-    require_confirmation(plan, confirm)
+        return ClearRun(plan, dry_run=True, cleared=False)
+    if not plan.sets:  # nothing pending; a clear a crash stopped may still owe the switch
+        return ClearRun(plan, dry_run=False, cleared=False, active=switch_active_partition(label, config))
+    plan.require_confirmation(confirm)
     stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}"
     # Nothing is written on commit: the key names this attempt in the logs and never matches
     # an earlier one, so a retried run stages and commits afresh.
     with transaction(key=f"clear-{label}-{stamp}", write_on_commit=False) as txn:
         staged = stage_clear(label, config)
-    confirm_clear(label, staged["stamp"], staged["sets"], config, failed_commit(txn))
+    confirm_clear(staged, config, failed_commit(txn))
     active = switch_active_partition(label, config)
     report_clear(label, staged, active)
     snapshot = snapshot_catalog_task(config)  # the cleared state goes offsite too
-    return {**staged, "dry_run": False, "cleared": True, "active": active, "snapshot": snapshot}
+    return ClearRun(staged, dry_run=False, cleared=True, active=active, snapshot=snapshot)

@@ -222,7 +222,7 @@ def _run_routine(config: Path, backend: str) -> None:
         time.sleep(1)
     info("4/4 clear photos-a behind its gates; photos-b becomes active")
     cleared = run_flow(clear_partition_flow, label="photos-a", confirm=True, config=cfg)
-    info(f"    cleared {cleared.get('files')} files; active partition: {cleared.get('active')}")
+    info(f"    cleared {cleared.summary.files} files; active partition: {cleared.active}")
 
 
 def _show_catalog(config: Path) -> None:

@@ -113,9 +113,9 @@ def test_clears_when_every_gate_holds_and_the_other_partition_becomes_active(
     state = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
-    assert result["cleared"] and result["active"] == "photos-b"
-    assert sorted(result["paths"]) == ARCHIVED and result["files"] == len(ARCHIVED)
-    assert ["dcim/2023/new.jpg", "in no archive (written after the archive was made)"] in result["kept_paths"]
+    assert result.cleared and result.active == "photos-b"
+    assert sorted(result.summary.paths) == ARCHIVED and result.summary.files == len(ARCHIVED)
+    assert ("dcim/2023/new.jpg", "in no archive (written after the archive was made)") in result.summary.kept_paths
     for rel in ARCHIVED:
         assert not (world.part / rel).exists() and not (world.part / rel).is_symlink()
     assert (world.part / "dcim/2023/new.jpg").read_bytes() == b"taken after the archive was made"
@@ -137,7 +137,7 @@ def test_clears_when_every_gate_holds_and_the_other_partition_becomes_active(
     assert "dcim/2023/a.jpg" in report and "`dcim/2023/new.jpg` | in no archive" in report
 
     again = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
-    assert again.is_completed() and again.result()["cleared"] is False  # nothing left to clear
+    assert again.is_completed() and again.result().cleared is False  # nothing left to clear
     assert (world.part / "dcim/2023/new.jpg").exists()
 
 
@@ -215,7 +215,7 @@ def test_dry_run_lists_what_would_go_and_touches_nothing(prefect_harness, world:
 
     before = snapshot(world.part)
     result = clear_partition_flow("photos-a", dry_run=True, config=config_of(world))
-    assert result["dry_run"] and not result["cleared"] and sorted(result["paths"]) == ARCHIVED
+    assert result.dry_run and not result.cleared and sorted(result.summary.paths) == ARCHIVED
     assert snapshot(world.part) == before and not cleared(world)
     report = artifact("clear-photos-a").data
     assert "dry run" in report and "| files would remove | 6 |" in report and "deep/x/y/z.raw" in report
