@@ -7,11 +7,11 @@ piece at a time so each clear gate can be tested on its own.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers import sha_hex
 from icefloe.catalog import (
     BURNED_READBACK,
     IMAGE_VERIFIED,
@@ -40,10 +40,6 @@ FILES = {
 }
 V1, V2 = "set1.7z.001", "set1.7z.002"
 IMG = "set1-disc-01-of-01.iso"
-
-
-def sha_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -100,23 +96,6 @@ class World:
             cat.record_mirror_run(MirrorRun("photos-a", now_iso(), now_iso(), True, 0))
             if "mirror-checksum" not in omit:
                 cat.verify("partition:photos-a", MIRROR_CHECKSUM, True)
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every entry under root with its kind, size, mtime and content hash (dirs: mtime)."""
-    out: dict[str, tuple] = {".": ("dir", os.lstat(root).st_mtime_ns)}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = str(path.relative_to(root))
-            st = os.lstat(path)
-            if path.is_symlink():
-                out[rel] = ("link", os.readlink(path), st.st_mtime_ns)
-            elif path.is_dir():
-                out[rel] = ("dir", st.st_mtime_ns)
-            else:
-                out[rel] = ("file", st.st_size, st.st_mtime_ns, sha_hex(path.read_bytes()))
-    return out
 
 
 def make_world(workspace: Path, *, omit: set[str] = frozenset(), discs: int = 1, burner: bool = False,

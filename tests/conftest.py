@@ -71,6 +71,16 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def world(workspace: Path):
+    """The workspace's photos-a with files and a catalog that archived them (tests/builders.py)."""
+    from builders import make_world
+
+    w = make_world(workspace)
+    yield w
+    w.catalog.close()
+
+
+@pytest.fixture
 def no_catalog_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
     """For tests whose clears have no cold store: no catalog snapshot is attempted."""
     monkeypatch.setenv("ICEFLOE_COLDSTORE__CATALOG_SNAPSHOTS", "false")

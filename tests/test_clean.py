@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import snapshot
-from test_cli import icefloe
+from helpers import icefloe, snapshot
 
 from icefloe.catalog import ArchiveRecord, ArchiveSet, Catalog, CopyRecord, ImageRecord
 from icefloe.clean import plan_and_clean
@@ -67,7 +66,7 @@ def test_clean_removes_only_cleared_sets_volumes_and_images(workspace: Path, wor
         old = add_set(catalog, work, "photos-a-old", cleared=True)
         add_set(catalog, work, "photos-a-live", cleared=False)
         add_set(catalog, work, "photos-a-uncopied", cleared=True, copied=False)
-    live_before = snapshot(work / "archives" / "photos-a-live")
+    live_before = snapshot(work / "archives" / "photos-a-live", everything=True)
 
     proc = icefloe("clean", "--dry-run", "--json", cwd=workspace)
     assert proc.returncode == 0, proc.stderr
@@ -87,7 +86,7 @@ def test_clean_removes_only_cleared_sets_volumes_and_images(workspace: Path, wor
     # The manifest and the label page stay beside what went; the live set is as it was.
     assert (work / "archives/photos-a-old/photos-a-old.manifest.7z").exists()
     assert (work / "discs/photos-a-old/photos-a-old-disc-01-of-01.iso.label.html").exists()
-    assert snapshot(work / "archives" / "photos-a-live") == live_before
+    assert snapshot(work / "archives" / "photos-a-live", everything=True) == live_before
     assert (work / "archives/photos-a-uncopied/photos-a-uncopied.7z.001").exists()
 
     proc = icefloe("clean", "--json", cwd=workspace)
@@ -147,14 +146,14 @@ def test_clean_killed_midway_then_rerun_finishes_and_spares_the_live_set(workspa
     with Catalog.open(work / "catalog.sqlite") as catalog:
         old = add_set(catalog, work, "photos-a-old", cleared=True, volumes=3, discs=2)
         add_set(catalog, work, "photos-a-live", cleared=False, volumes=3, discs=2)
-    live_before = {d: snapshot(work / d / "photos-a-live") for d in ("archives", "discs")}
+    live_before = {d: snapshot(work / d / "photos-a-live", everything=True) for d in ("archives", "discs")}
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_UNLINKS, "clean"], cwd=workspace,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     left = [p for p in old if p.exists()]
     assert len(left) == len(old) - 2  # stopped midway: two gone, every other file whole
     assert all(p.stat().st_size in (1001, 1002, 1003, 4096) for p in left)
-    assert {d: snapshot(work / d / "photos-a-live") for d in ("archives", "discs")} == live_before
+    assert {d: snapshot(work / d / "photos-a-live", everything=True) for d in ("archives", "discs")} == live_before
 
     proc = icefloe("clean", "--json", cwd=workspace)
     assert proc.returncode == 0, proc.stderr
@@ -163,5 +162,5 @@ def test_clean_killed_midway_then_rerun_finishes_and_spares_the_live_set(workspa
     assert data["kept"] == [] and not any(p.exists() for p in old)
     assert sorted(p.name for p in (work / "discs" / "photos-a-old").iterdir()) == [
         "photos-a-old-disc-01-of-02.iso.label.html", "photos-a-old-disc-02-of-02.iso.label.html"]
-    assert {d: snapshot(work / d / "photos-a-live") for d in ("archives", "discs")} == live_before
+    assert {d: snapshot(work / d / "photos-a-live", everything=True) for d in ("archives", "discs")} == live_before
     assert (work / "catalog.sqlite").exists()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from builders import FILES, IMG, V1, V2, World, make_world, snapshot
-from builders import sha_hex as _sha
+from builders import FILES, IMG, V1, V2, World, make_world
+from helpers import sha_hex as _sha
+from helpers import snapshot
 from icefloe.catalog import (
     BURNED_READBACK,
     IMAGE_VERIFIED,
@@ -37,13 +38,6 @@ from icefloe.clear import (
 )
 from icefloe.clear import trash as trash_module
 from icefloe.errors import GateNotMet, UsageError
-
-
-@pytest.fixture
-def world(workspace: Path):
-    w = make_world(workspace)
-    yield w
-    w.catalog.close()
 
 
 def cleared(world: World, name: str = "set1") -> bool:
@@ -116,12 +110,12 @@ def test_each_missing_gate_refuses_and_changes_nothing(workspace: Path, options,
     world = make_world(workspace, **options)
     if change:
         change(world)
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     with pytest.raises(GateNotMet) as err:
         clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
     assert phrase in err.value.message
     assert err.value.message.startswith("photos-a not cleared: ") and "\n" not in err.value.message
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
     failing = [g for g in PartitionClear.from_settings(world.catalog, world.settings, "photos-a").gates()
                if not g.ok]
     # Only the gate this case breaks; a set-level testzip failure revokes it for both volumes.
@@ -131,13 +125,13 @@ def test_each_missing_gate_refuses_and_changes_nothing(workspace: Path, options,
 
 def test_nothing_archived_refuses(workspace: Path) -> None:
     world = make_world(workspace, archive=False)
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     with pytest.raises(GateNotMet, match="nothing from photos-a is archived yet"):
         clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
     world.catalog.put_archive_set(ArchiveSet("set0", "photos-a", 0, 0, True))
     with pytest.raises(GateNotMet, match="set set0 has no archives recorded"):
         clear_partition(world.catalog, world.settings, "photos-a", confirm=True, dry_run=True)
-    assert snapshot(world.part) == before
+    assert snapshot(world.part, everything=True) == before
 
 
 def test_every_failing_gate_is_named_in_one_line(workspace: Path) -> None:
@@ -200,18 +194,18 @@ def test_clear_again_is_a_no_op(world: World) -> None:
 
 
 def test_dry_run_lists_and_touches_nothing(world: World) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     result = clear_partition(world.catalog, world.settings, "photos-a", confirm=False, dry_run=True)
     assert result.dry_run and sorted(result.plan.files) == sorted([*FILES, "latest.jpg"])
     assert result.plan.total_bytes == sum(FILES.values()) + len("dcim/2023/a.jpg")
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
 
 
 def test_without_confirm_nothing_happens(world: World) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     with pytest.raises(UsageError, match=r"deletes 6 files .* pass --yes to clear"):
         clear_partition(world.catalog, world.settings, "photos-a", confirm=False)
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
 
 
 def test_two_pending_sets_are_cleared_together(world: World) -> None:
@@ -249,16 +243,16 @@ def test_manifest_paths_never_reach_outside_or_the_sentinel(workspace: Path) -> 
 
 def test_missing_sentinel_refuses(world: World) -> None:
     (world.part / ".icefloe-partition").unlink()
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     with pytest.raises(GateNotMet, match="has no sentinel file .icefloe-partition; mount the partition"):
         clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
-    assert snapshot(world.part) == before
+    assert snapshot(world.part, everything=True) == before
 
 
 # -- staged, reversible, recoverable -----------------------------------------------------
 
 def test_a_failure_after_the_move_restores_every_file(world: World, monkeypatch) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
 
     def broken_purge(files_dir: Path) -> None:
         assert any(files_dir.rglob("*.jpg"))  # the files really were moved into the trash
@@ -267,12 +261,12 @@ def test_a_failure_after_the_move_restores_every_file(world: World, monkeypatch)
     monkeypatch.setattr(trash_module, "_purge", broken_purge)
     with pytest.raises(OSError, match="disk went away"):
         clear_partition(world.catalog, world.settings, "photos-a", confirm=True)
-    assert snapshot(world.part) == before  # contents, sizes, file and folder mtimes
+    assert snapshot(world.part, everything=True) == before  # contents, sizes, file and folder mtimes
     assert not cleared(world)
 
 
 def test_stage_then_rollback_is_exact_and_idempotent(world: World) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     clear = PartitionClear.from_settings(world.catalog, world.settings, "photos-a")
     staged = clear.stage(clear.plan())
     assert not (world.part / "dcim/2023/a.jpg").exists()
@@ -282,7 +276,7 @@ def test_stage_then_rollback_is_exact_and_idempotent(world: World) -> None:
     assert sorted(journal["moved"]) == sorted(staged.moved)
     assert clear.rollback(staged) == ()
     assert clear.rollback(staged) == ()
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
 
 
 def test_commit_is_idempotent(world: World) -> None:
@@ -307,11 +301,11 @@ def test_hooks_can_rebuild_the_staged_clear_from_its_stamp(world: World) -> None
 def test_gates_are_read_again_right_before_staging(world: World) -> None:
     clear = PartitionClear.from_settings(world.catalog, world.settings, "photos-a")
     plan = clear.plan()
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     world.catalog.verify(f"archive:{V1}", INVENTORY_SEEN, False, "not in today's inventory")
     with pytest.raises(GateNotMet, match=f"archive {V1} was missing"):
         clear.stage(plan)
-    assert snapshot(world.part) == before
+    assert snapshot(world.part, everything=True) == before
 
 
 def test_a_file_changed_after_the_plan_stays(world: World) -> None:
@@ -326,7 +320,7 @@ def test_a_file_changed_after_the_plan_stays(world: World) -> None:
 
 
 def test_a_failed_move_puts_back_what_moved(world: World, monkeypatch) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     real_rename, calls = os.rename, []
 
     def flaky(src, dst):
@@ -340,17 +334,17 @@ def test_a_failed_move_puts_back_what_moved(world: World, monkeypatch) -> None:
     with pytest.raises(OSError, match="I/O error"):
         clear.stage(clear.plan())
     monkeypatch.undo()
-    assert snapshot(world.part) == before
+    assert snapshot(world.part, everything=True) == before
 
 
 def test_recover_rolls_back_a_clear_a_crash_left_staged(world: World) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     clear = PartitionClear.from_settings(world.catalog, world.settings, "photos-a")
     staged = clear.stage(clear.plan())
     del clear  # the process dies here
     done = recover(world.part)
     assert [(r.stamp, r.action, r.unrestored) for r in done] == [(staged.stamp, "rolled back", ())]
-    assert snapshot(world.part) == before and recover(world.part) == []
+    assert snapshot(world.part, everything=True) == before and recover(world.part) == []
 
 
 def test_recover_finishes_a_clear_a_crash_interrupted_while_committing(world: World, monkeypatch) -> None:

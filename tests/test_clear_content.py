@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builders import FILES, World, make_world, sha_hex
+from builders import FILES, World
+from helpers import icefloe, one_line_error, sha_hex, snapshot
 from icefloe.catalog import ManifestEntry
 from icefloe.clear import TRASH_DIR, clear_partition
 from icefloe.clear import content as content_module
@@ -20,13 +21,6 @@ EDITED = "dcim/2023/a.jpg"
 
 # These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do).
 pytestmark = pytest.mark.usefixtures("no_catalog_snapshots")
-
-
-@pytest.fixture
-def world(workspace: Path):
-    w = make_world(workspace)
-    yield w
-    w.catalog.close()
 
 
 def edit_in_place(path: Path) -> bytes:
@@ -58,9 +52,7 @@ def test_a_file_edited_in_place_with_size_and_mtime_kept_is_kept(world: World) -
 def test_the_cli_reports_the_kept_file(world: World, workspace: Path) -> None:
     edit_in_place(world.part / EDITED)
     world.catalog.close()
-    out = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "clear",
-                          "photos-a", "--yes"], capture_output=True, text=True, timeout=120,
-                         cwd=workspace, env={**os.environ, "COLUMNS": "200"})
+    out = icefloe("clear", "photos-a", "--yes", cwd=workspace)
     assert out.returncode == 0, out.stderr
     assert f"kept     {EDITED}" in out.stdout and "content differs" in out.stdout
     assert (world.part / EDITED).exists()
@@ -167,9 +159,7 @@ def test_a_clear_killed_while_committing_still_switches_partitions(world: World,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -9, killed.stderr
     assert (world.part / TRASH_DIR).exists()  # the commit was cut short
-    rerun = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "clear",
-                            "photos-a", "--yes", "--json"], cwd=workspace, capture_output=True,
-                           text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    rerun = icefloe("clear", "photos-a", "--yes", "--json", cwd=workspace)
     assert rerun.returncode == 0, rerun.stderr
     assert '"active": "photos-b"' in rerun.stdout
     assert active_partition(world.catalog, world.settings) == "photos-b"
@@ -178,9 +168,7 @@ def test_a_clear_killed_while_committing_still_switches_partitions(world: World,
     assert not any((world.part / rel).exists() for rel in FILES)
     # Owed once: clearing again later does not switch back and forth.
     world.catalog.set_state("active_partition", "photos-a")
-    again = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "clear",
-                            "photos-a", "--yes", "--json"], cwd=workspace, capture_output=True,
-                           text=True, timeout=120)
+    again = icefloe("clear", "photos-a", "--yes", "--json", cwd=workspace)
     assert again.returncode == 0 and '"active": "photos-a"' in again.stdout, again.stderr
 
 
@@ -201,14 +189,10 @@ def test_a_file_only_an_abandoned_set_holds_is_kept(world: World) -> None:
 
 
 def test_a_clear_while_an_archive_holds_the_partition_is_refused(world: World, workspace: Path) -> None:
-    from builders import snapshot
     from icefloe.lease import Lease, partition_lease_name
 
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     with Lease(world.catalog, partition_lease_name("photos-a"), "icefloe archive photos-a").acquire():
-        proc = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "clear",
-                               "photos-a", "--yes"], cwd=workspace, capture_output=True, text=True,
-                              timeout=120, env={**os.environ, "COLUMNS": "200"})
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode != 0 and len(lines) == 1 and "icefloe archive photos-a" in lines[0], proc.stderr
-    assert snapshot(world.part) == before and world.catalog.get_archive_set("set1").cleared_at is None
+        proc = icefloe("clear", "photos-a", "--yes", cwd=workspace)
+    assert "icefloe archive photos-a" in one_line_error(proc)
+    assert snapshot(world.part, everything=True) == before and world.catalog.get_archive_set("set1").cleared_at is None

@@ -3,50 +3,21 @@ read or write it; restore, find, the catalog, uploads and status keep working.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import uuid
+from functools import partial
 from pathlib import Path
 
 import boto3
 import pytest
 
+from helpers import files_of, ok, one_line_error, snapshot
+from helpers import icefloe as run_icefloe
+
 PASSWORD = "a long family password"
-MAIN = "from icefloe.cli import main; main()"
-
-
-def icefloe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": PASSWORD, "COLUMNS": "250"}
-    return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-def ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-    return proc.stdout
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("icefloe: "), proc.stderr
-    return lines[0]
-
-
-def tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".icefloe" not in p.parts and p.name != ".icefloe-partition"
-    }
-
-
-def files_under(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+icefloe = partial(run_icefloe, env={"ICEFLOE_ARCHIVE_PASSWORD": PASSWORD}, columns=250)
 
 
 @pytest.fixture
@@ -56,7 +27,7 @@ def lost(standin, workspace: Path) -> dict:
     (part / "2019").mkdir()
     (part / "2019" / "IMG_0001.jpg").write_bytes(os.urandom(300_000))
     (part / "letter.txt").write_text("dear grandma\n" * 2000)
-    original = tree(part)
+    original = files_of(snapshot(part))
     bucket = f"lost-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=bucket)
     config = workspace / "icefloe.toml"
@@ -99,10 +70,10 @@ def test_commands_that_need_no_partition_work_with_every_folder_missing(lost: di
 
     from_cold = cwd / "from-cold"
     ok(icefloe("restore", lost["set"], "--to", str(from_cold), "--yes", "--wait", cwd=cwd))
-    assert tree(from_cold) == lost["original"]
+    assert files_of(snapshot(from_cold)) == lost["original"]
     from_discs = cwd / "from-discs"
     ok(icefloe("restore", "--from-discs", *lost["iso"], "--to", str(from_discs), cwd=cwd))
-    assert tree(from_discs) == lost["original"]
+    assert files_of(snapshot(from_discs)) == lost["original"]
 
 
 @pytest.mark.parametrize(
@@ -112,11 +83,11 @@ def test_commands_that_need_no_partition_work_with_every_folder_missing(lost: di
 )
 def test_commands_that_use_a_partition_name_the_key_and_path_and_write_nothing(lost: dict, args) -> None:
     cwd: Path = lost["dir"]
-    before = files_under(cwd)
+    before = sorted(snapshot(cwd, everything=True))
     index = 0 if args[1] == "photos-a" else 1
     line = one_line_error(icefloe(*args, cwd=cwd))
     assert f"partitions.{index}.path: {cwd / args[1]} does not exist or is not a folder" in line
-    assert files_under(cwd) == before
+    assert sorted(snapshot(cwd, everything=True)) == before
 
 
 def test_the_hint_tells_a_missing_folder_from_a_missing_sentinel(tmp_path: Path) -> None:

@@ -3,62 +3,37 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from builders import FILES, V1, World, make_world, snapshot
+from builders import FILES, V1, World, make_world
+from helpers import icefloe, one_line_error, snapshot
 from icefloe.catalog import JobRecord, UploadRecord
 
-# Imported explicitly so the commands exist whether or not icefloe/cli/__init__.py registers them yet.
-MAIN = "import icefloe.cli.partitions; from icefloe.cli import main; main()"
 ARCHIVED = sorted([*FILES, "latest.jpg"])
-
-
-def icefloe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", MAIN, *args], cwd=cwd, env={**os.environ, "COLUMNS": "200"},
-        capture_output=True, text=True, timeout=120,
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("icefloe: "), proc.stderr
-    return lines[0]
 
 
 # These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do).
 pytestmark = pytest.mark.usefixtures("no_catalog_snapshots")
 
 
-@pytest.fixture
-def world(workspace: Path):
-    w = make_world(workspace)
-    yield w
-    w.catalog.close()
-
-
 def test_clear_refuses_while_a_gate_is_open(workspace: Path) -> None:
     world = make_world(workspace, omit={f"inventory:{V1}"})
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     proc = icefloe("clear", "photos-a", "--yes", cwd=workspace)
     line = one_line_error(proc)
     assert proc.returncode == 7
     assert line.startswith(f"icefloe: photos-a not cleared: archive {V1} has no inventory confirmation")
-    assert snapshot(world.part) == before and world.catalog.get_archive_set("set1").cleared_at is None
+    assert snapshot(world.part, everything=True) == before and world.catalog.get_archive_set("set1").cleared_at is None
     world.catalog.close()
 
 
 def test_clear_without_yes_changes_nothing(world: World) -> None:
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     line = one_line_error(icefloe("clear", "photos-a", cwd=world.part.parent))
     assert "deletes 6 files" in line and "pass --yes to clear, or --dry-run to list them" in line
-    assert snapshot(world.part) == before
+    assert snapshot(world.part, everything=True) == before
 
 
 def test_unknown_partition_is_one_line(world: World) -> None:
@@ -68,7 +43,7 @@ def test_unknown_partition_is_one_line(world: World) -> None:
 
 def test_dry_run_lists_what_would_go(world: World) -> None:
     world.write("later.jpg", b"new since the archive")
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     proc = icefloe("clear", "photos-a", "--dry-run", cwd=world.part.parent)
     assert proc.returncode == 0, proc.stderr
     assert sorted(line.split()[-1] for line in proc.stdout.splitlines() if line.startswith("would remove")) == ARCHIVED
@@ -79,7 +54,7 @@ def test_dry_run_lists_what_would_go(world: World) -> None:
     assert data["version"] == 1 and data["dry_run"] and sorted(data["would_remove"]) == ARCHIVED
     assert data["removed"] == [] and data["sets_cleared"] == [] and data["active"] == "photos-a"
     assert all(g["ok"] for g in data["gates"]) and len(data["gates"]) >= 10
-    assert snapshot(world.part) == before
+    assert snapshot(world.part, everything=True) == before
 
 
 def test_clear_with_yes_removes_the_archived_files_and_switches_partition(world: World) -> None:

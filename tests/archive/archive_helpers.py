@@ -7,6 +7,8 @@ import random
 import subprocess
 from pathlib import Path
 
+from helpers import snapshot
+
 SENTINEL = ".icefloe-partition"
 LONG_NAME = ("long-name-" + "x" * 186 + ".txt")  # 200 characters
 assert len(LONG_NAME) == 200
@@ -72,37 +74,18 @@ def sevenzip(*args: str, cwd: Path | None = None, check: bool = True) -> subproc
     return proc
 
 
-def tree(root: Path, skip_root: set[str] = frozenset({SENTINEL, ".icefloe-trash", ".icefloe"})) -> dict[str, tuple]:
-    """path -> (kind, content or link target, mtime in 7z's 100 ns ticks) for comparing trees."""
-    out: dict[str, tuple] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == root:
-            dirnames[:] = [d for d in dirnames if d not in skip_root]
-            filenames = [f for f in filenames if f not in skip_root]
-        for name in dirnames + filenames:
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            st = path.lstat()
-            if path.is_symlink():
-                out[rel] = ("symlink", os.readlink(path), None)
-            elif path.is_dir():
-                out[rel] = ("dir", None, st.st_mtime_ns // 100)
-            else:
-                out[rel] = ("file", path.read_bytes(), st.st_mtime_ns // 100)
-    return out
-
-
 def assert_same_tree(source: Path, restored: Path) -> None:
-    want, got = tree(source), tree(restored)
+    """Same entries, kinds, contents and link targets; files' mtimes to 7-Zip's 100 ns."""
+    want, got = snapshot(source), snapshot(restored)
     assert sorted(got) == sorted(want)
-    for rel, (kind, data, mtime) in want.items():
-        gkind, gdata, gmtime = got[rel]
-        assert gkind == kind, rel
-        if kind == "symlink" and data.startswith("/"):
+    for rel, entry in want.items():
+        other = got[rel]
+        assert other[0] == entry[0], rel
+        if entry[0] == "link" and entry[1].startswith("/"):
             # 7-Zip re-roots absolute link targets under the output folder (its safety rule).
-            assert gdata.endswith(data), (rel, gdata)
-        else:
-            assert gdata == data, rel
-        if kind == "file":
-            assert gmtime == mtime, rel
+            assert other[1].endswith(entry[1]), (rel, other[1])
+        elif entry[0] == "link":
+            assert other[1] == entry[1], rel
+        elif entry[0] == "file":
+            assert (other[1], other[3]) == (entry[1], entry[3]), rel
+            assert other[2] // 100 == entry[2] // 100, rel

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from builders import FILES, IMG, V1, World, make_world, snapshot
+from builders import FILES, IMG, V1, World, make_world
+from helpers import snapshot
 from icefloe.catalog import INVENTORY_SEEN, MirrorRun, now_iso
 from icefloe.clear import TRASH_DIR
 from icefloe.clear import trash as trash_module
@@ -17,13 +18,6 @@ ARCHIVED = sorted([*FILES, "latest.jpg"])
 
 # These clears have no cold store to keep a catalog snapshot in (tests/lifecycle do).
 pytestmark = pytest.mark.usefixtures("no_catalog_snapshots")
-
-
-@pytest.fixture
-def world(workspace: Path):
-    w = make_world(workspace)
-    yield w
-    w.catalog.close()
 
 
 def config_of(world: World) -> str:
@@ -87,12 +81,12 @@ def test_a_missing_gate_fails_the_run_and_changes_nothing(
     world = make_world(workspace, **options)
     if change:
         change(world)
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     state = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
     assert state.is_failed()
     with pytest.raises(Exception, match=f"photos-a not cleared: .*{phrase}"):
         state.result()
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
     assert active_partition(world.catalog, world.settings) == "photos-a"
     table = rows(artifact("clear-gates-photos-a"))
     missing = [r for r in table if r["status"] == "missing"]
@@ -152,14 +146,14 @@ def test_a_failure_after_the_move_puts_every_file_back(prefect_harness, world: W
 
     real_purge = trash_module._purge
     monkeypatch.setattr(trash_module, "_purge", broken_purge)
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     state = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
     assert state.is_failed()
     with pytest.raises(Exception, match=r"clearing photos-a failed after the files were moved "
                                         r"\(OSError: disk went away\); every file was put back"):
         state.result()
     assert sorted(moved) == ["a.jpg", "b.jpg", "c.jpg", "latest.jpg"]
-    assert snapshot(world.part) == before  # contents, sizes, file and folder mtimes
+    assert snapshot(world.part, everything=True) == before  # contents, sizes, file and folder mtimes
     assert not cleared(world) and active_partition(world.catalog, world.settings) == "photos-a"
     runs = task_runs(state.state_details.flow_run_id)
     assert runs["confirm clear photos-a"] == "Failed" and "switch active partition from photos-a" not in runs
@@ -202,21 +196,21 @@ def test_gates_changing_between_the_check_and_the_move_refuse(prefect_harness, w
         return summary
 
     monkeypatch.setattr(clear_tasks.plan_clear_task, "fn", plan_then_revoke)
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     state = clear_partition_flow("photos-a", confirm=True, config=config_of(world), return_state=True)
     assert state.is_failed()
     with pytest.raises(Exception, match=f"archive {V1} was missing from the last inventory"):
         state.result()
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
 
 
 def test_dry_run_lists_what_would_go_and_touches_nothing(prefect_harness, world: World) -> None:
     from flows.clear import clear_partition_flow
 
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     result = clear_partition_flow("photos-a", dry_run=True, config=config_of(world))
     assert result.dry_run and not result.cleared and sorted(result.summary.paths) == ARCHIVED
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)
     report = artifact("clear-photos-a").data
     assert "dry run" in report and "| files would remove | 6 |" in report and "deep/x/y/z.raw" in report
 
@@ -224,9 +218,9 @@ def test_dry_run_lists_what_would_go_and_touches_nothing(prefect_harness, world:
 def test_without_confirm_the_run_fails_before_any_change(prefect_harness, world: World) -> None:
     from flows.clear import clear_partition_flow
 
-    before = snapshot(world.part)
+    before = snapshot(world.part, everything=True)
     state = clear_partition_flow("photos-a", config=config_of(world), return_state=True)
     assert state.is_failed()
     with pytest.raises(Exception, match=r"clearing photos-a deletes 6 files .* confirm=True"):
         state.result()
-    assert snapshot(world.part) == before and not cleared(world)
+    assert snapshot(world.part, everything=True) == before and not cleared(world)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import files_of, sha_hex, snapshot
 from icefloe.errors import MirrorFailed, MirrorRefused, Transient
 from icefloe.mirror import (
     PARTIAL_DIR,
@@ -55,15 +56,6 @@ def same_tree(a: Path, b: Path) -> bool:
     proc = subprocess.run(["diff", "-r", "-x", TRASH_DIR, str(a), str(b)], capture_output=True, text=True)
     assert proc.returncode in (0, 1), proc.stderr
     return proc.returncode == 0
-
-
-def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file's content and mtime: "untouched" means not even rewritten."""
-    return {
-        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -156,7 +148,7 @@ def test_unmounted_or_empty_source_is_refused_and_the_mirror_untouched(
     partition: Path, dest: Path, sshd, tmp_path: Path
 ) -> None:
     assert mirror(partition, dest, sshd).ok
-    before = snapshot(dest)
+    before = snapshot(dest, everything=True)
 
     mountpoint = tmp_path / "mnt-backup-a"  # what an unmounted disk looks like: an empty folder
     mountpoint.mkdir()
@@ -172,11 +164,11 @@ def test_unmounted_or_empty_source_is_refused_and_the_mirror_untouched(
         mirror(partition, dest, sshd, require_mount=True)
     with pytest.raises(MirrorRefused, match="not a folder"):
         mirror(tmp_path / "missing", dest, sshd)
-    assert snapshot(dest) == before
+    assert snapshot(dest, everything=True) == before
 
     # Cleared on purpose: one deliberate run empties the mirror too, and then both stay in step.
     assert mirror(mountpoint, dest, sshd, allow_empty=True).ok
-    assert [(k, v[0]) for k, v in snapshot(dest).items()] == [("photos-a/.icefloe-partition", b"photos-a\n")]
+    assert files_of(snapshot(dest, everything=True)) == {"photos-a/.icefloe-partition": sha_hex(b"photos-a\n")}
     assert mirror(mountpoint, dest, sshd).ok
 
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import snapshot
 from restore_helpers import (
     MIB,
     Stored,
@@ -14,7 +15,6 @@ from restore_helpers import (
     create_container,
     forget_catalog,
     make_partition,
-    snapshot,
     upload_set,
 )
 

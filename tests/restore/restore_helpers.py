@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import uuid
@@ -55,25 +54,6 @@ def make_partition(root: Path, *, big: int = 3 * MIB + 12345, seed: int = 7) -> 
                                       key=lambda p: -len(p.parts))):
         os.utime(folder, ns=(1_400_000_000_000_000_000 + i, 1_400_000_000_000_000_000 + 11 * i))
     return root
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every entry under root (not root itself, not the sentinel) with kind, content and mtime."""
-    out: dict[str, tuple] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = str(path.relative_to(root))
-            if rel == SENTINEL or rel.startswith(".icefloe"):
-                continue
-            st = os.lstat(path)
-            if path.is_symlink():
-                out[rel] = ("link", os.readlink(path), st.st_mtime_ns)
-            elif path.is_dir():
-                out[rel] = ("dir", st.st_mtime_ns)
-            else:
-                out[rel] = ("file", st.st_size, st.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
-    return out
 
 
 def archive(part: Path, out: Path, catalog: Catalog, *, volume_size: int | None = None,

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from restore_helpers import PASSWORD, Stored, snapshot
+from helpers import snapshot
+from restore_helpers import PASSWORD, Stored
 
 import icefloe.cli.restore
 from icefloe.cli import main

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from restore_helpers import MIB, PASSWORD, archive, forget_catalog, make_partition, snapshot
+from helpers import snapshot
+from restore_helpers import MIB, PASSWORD, archive, forget_catalog, make_partition
 
 from icefloe.catalog import Catalog
 from icefloe.disc.records import build_set_images

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import py7zr
 import pytest
-from restore_helpers import MIB, PASSWORD, archive, make_partition, snapshot
+from helpers import snapshot
+from restore_helpers import MIB, PASSWORD, archive, make_partition
 
 from icefloe.catalog import Catalog
 from icefloe.errors import ChecksumMismatch, PasswordError, UsageError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from helpers import snapshot
 from restore_helpers import (
     LABEL,
     PASSWORD,
@@ -12,7 +13,6 @@ from restore_helpers import (
     coldstore_config,
     create_container,
     make_partition,
-    snapshot,
     upload_set,
 )
 
@@ -38,8 +38,8 @@ def test_restore_partition_flow_brings_the_files_back(prefect_harness, standin, 
 
     out = restore_partition(LABEL, str(tmp_path / "restored"), wait=True, config=str(config))
 
-    [report] = out["restored"]
-    assert out["pending"] == [] and report["ok"] and report["set_name"] == result.set_name
+    [report] = out.restored
+    assert out.pending == () and report.ok and report.set_name == result.set_name
     assert snapshot(tmp_path / "restored" / result.set_name) == original
     assert standin.counters()["operations"]["s3.RestoreObject"] == 1
     from prefect.artifacts import Artifact

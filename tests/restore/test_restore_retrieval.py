@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from restore_helpers import FAST, LABEL, PASSWORD, Stored, coldstore_config, snapshot
+from helpers import snapshot
+from restore_helpers import FAST, LABEL, PASSWORD, Stored, coldstore_config
 
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from restore_helpers import FAST, LABEL, PASSWORD, Stored, snapshot
+from helpers import snapshot
+from restore_helpers import FAST, LABEL, PASSWORD, Stored
 
 from icefloe.catalog import INVENTORY_SEEN, Catalog
 from icefloe.coldstore import open_coldstore
