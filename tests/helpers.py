@@ -2,8 +2,8 @@
 
 ``icefloe(...)`` runs the real entry point in a subprocess, as a person runs it (exit code,
 stderr, a kill or a Ctrl-C are real). ``invoke(capsys, ...)`` runs the same entry point in
-this process, where a test needs monkeypatching or speed. Both give a ``CompletedProcess``,
-so ``ok`` and ``one_line_error`` read either.
+this process, where a test needs monkeypatching or speed. Both give ``returncode``,
+``stdout`` and ``stderr``, so ``ok`` and ``one_line_error`` read either.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -37,7 +38,15 @@ def icefloe(*args: str, cwd: Path, env: Mapping[str, str] | None = None, drop: t
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess:
+class Ran(NamedTuple):
+    """What ``invoke`` gives: a CompletedProcess's fields, and ``code, out, err = invoke(...)``."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
     """``icefloe ARGS`` through ``main`` in this process; stdout and stderr as captured."""
     from icefloe.cli import main
 
@@ -47,16 +56,16 @@ def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.Complet
     except SystemExit as done:
         code = done.code or 0
     out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["icefloe", *args], code, out, err)
+    return Ran(code, out, err)
 
 
-def ok(proc: subprocess.CompletedProcess) -> str:
+def ok(proc: subprocess.CompletedProcess | Ran) -> str:
     """A run that succeeded without a traceback; its stdout."""
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     return proc.stdout
 
 
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
+def one_line_error(proc: subprocess.CompletedProcess | Ran) -> str:
     """A failed run whose stderr is one line starting with ``icefloe: ``; that line."""
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

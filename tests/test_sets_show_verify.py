@@ -10,22 +10,12 @@ from pathlib import Path
 import boto3
 import pytest
 
+from helpers import invoke
 from icefloe.catalog import INVENTORY_SEEN, TESTZIP, Catalog
-from icefloe.cli import main
 from icefloe.config import load_settings
 from icefloe.fsutil import _unlocked
 
 PASSWORD = "correct horse"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -44,16 +34,16 @@ def made(workspace: Path, standin, monkeypatch, capsys) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(os.urandom(300_000))
         os.utime(path, (1_600_000_000 + 86400 * i, 1_600_000_000 + 86400 * i))
-    code, out, err = run(capsys, "consolidate", "photos-a", "--json")
+    code, out, err = invoke(capsys, "consolidate", "photos-a", "--json")
     assert code == 0, err
     result = json.loads(out)
     name = result["set"]
-    code, out, err = run(capsys, "iso", name, "--json")
+    code, out, err = invoke(capsys, "iso", name, "--json")
     assert code == 0, err
     volumes = [Path(v["path"]) for v in result["volumes"]]
     assert len(volumes) >= 2
     for volume in volumes:
-        code, out, err = run(capsys, "upload", str(volume))
+        code, out, err = invoke(capsys, "upload", str(volume))
         assert code == 0, err
     settings = load_settings(workspace / "icefloe.toml", {})
     return {"name": name, "volumes": volumes, "bucket": bucket, "settings": settings, "url": standin.url}
@@ -62,7 +52,7 @@ def made(workspace: Path, standin, monkeypatch, capsys) -> dict:
 def test_show_lists_files_volumes_discs_copies_and_clear_state(made, capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     name = made["name"]
-    code, out, err = run(capsys, "sets", "show", name, "--json", "--files")
+    code, out, err = invoke(capsys, "sets", "show", name, "--json", "--files")
     assert code == 0, err
     data = json.loads(out)
     assert data["version"] == 1 and data["name"] == name and data["files"] == 6
@@ -78,19 +68,19 @@ def test_show_lists_files_volumes_discs_copies_and_clear_state(made, capsys, mon
     assert all(c["backend"] == "s3" and c["server_checksum"]["ok"] for c in data["copies"])
     assert data["cleared_at"] is None and data["state"] in ("imaged", "stored")
 
-    code, out, err = run(capsys, "sets", "show", name)
+    code, out, err = invoke(capsys, "sets", "show", name)
     assert code == 0, err
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert f"files: 6 (1.7 MiB), modified 2020-09-13 to 2020-09-18" in out
     assert "not cleared yet" in out and "cold storage" in out
 
-    code, out, err = run(capsys, "sets", "show", "no-such-set")
+    code, out, err = invoke(capsys, "sets", "show", "no-such-set")
     assert code == 2 and "no archive set 'no-such-set'" in err and "Traceback" not in err
 
 
 def test_verify_checks_and_records_every_copy_then_finds_damage(made, capsys) -> None:
     name, settings = made["name"], made["settings"]
-    code, out, err = run(capsys, "sets", "verify", name, "--json")
+    code, out, err = invoke(capsys, "sets", "verify", name, "--json")
     assert code == 0, err
     checks = json.loads(out)["checks"]
     kinds = sorted({c["check"] for c in checks})
@@ -111,7 +101,7 @@ def test_verify_checks_and_records_every_copy_then_finds_damage(made, capsys) ->
     with Catalog.open(settings.catalog_path) as catalog:
         gone = catalog.copies(catalog.archives(set_name=name)[-1].name)[0]
     s3.delete_object(Bucket=made["bucket"], Key=gone.remote_id)
-    code, out, err = run(capsys, "sets", "verify", name)
+    code, out, err = invoke(capsys, "sets", "verify", name)
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith(f"icefloe: {name}: ") and "failed" in err
     lines = out.splitlines()
@@ -121,7 +111,7 @@ def test_verify_checks_and_records_every_copy_then_finds_damage(made, capsys) ->
     with Catalog.open(settings.catalog_path) as catalog:
         assert catalog.latest_verification(f"archive:{first.name}", TESTZIP).ok is False
         assert catalog.latest_verification(f"archive:{gone.archive_name}", INVENTORY_SEEN).ok is False
-        code, out, err = run(capsys, "sets", "show", name, "--json")
+        code, out, err = invoke(capsys, "sets", "show", name, "--json")
         assert json.loads(out)["state"] == "consolidated"  # a failed testzip reopens the gates
 
 
@@ -138,13 +128,13 @@ def test_verify_interrupted_midway_holds_nothing_and_a_rerun_finishes(made, caps
         raise KeyboardInterrupt  # Ctrl-C while par2 reads the first disc image
 
     monkeypatch.setattr(check.subprocess, "run", killed)
-    code, out, err = run(capsys, "sets", "verify", name)
+    code, out, err = invoke(capsys, "sets", "verify", name)
     assert code == 130 and "run the same command again" in err
     assert all(_unlocked(p) for p in images + made["volumes"])  # no read lock left behind
     with Catalog.open(settings.catalog_path) as catalog:
         assert catalog.disc_checks() == []  # half a disc check is never recorded
     monkeypatch.setattr(check.subprocess, "run", real_run)
-    code, out, err = run(capsys, "sets", "verify", name, "--json")
+    code, out, err = invoke(capsys, "sets", "verify", name, "--json")
     assert code == 0, err
     with Catalog.open(settings.catalog_path) as catalog:
         assert len(catalog.disc_checks()) == len(images)  # each disc once, none twice
@@ -157,17 +147,17 @@ def test_clean_after_clear_then_verify_skips_what_is_gone(made, capsys) -> None:
     name, settings = made["name"], made["settings"]
     with Catalog.open(settings.catalog_path) as catalog:
         catalog.mark_set_cleared(name)
-    code, out, err = run(capsys, "clean", "--json")
+    code, out, err = invoke(capsys, "clean", "--json")
     assert code == 0, err
     removed = json.loads(out)["removed"]
     assert {f["kind"] for f in removed} == {"volume", "image"} and not any(v.exists() for v in made["volumes"])
-    code, out, err = run(capsys, "sets", "verify", name, "--json")
+    code, out, err = invoke(capsys, "sets", "verify", name, "--json")
     assert code == 0, err
     by = {}
     for c in json.loads(out)["checks"]:
         by.setdefault(c["check"], set()).add(c["status"])
     assert by == {"testzip": {"skipped"}, "head": {"ok"}, "disc": {"skipped"}}
-    code, out, err = run(capsys, "sets", "show", name)
+    code, out, err = invoke(capsys, "sets", "show", name)
     assert "its files are cleaned from work_dir" in " ".join(out.split())
 
 

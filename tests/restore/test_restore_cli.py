@@ -7,11 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import snapshot
+from helpers import invoke, snapshot
 from restore_helpers import PASSWORD, Stored
-
-import icefloe.cli.restore
-from icefloe.cli import main
 
 
 @pytest.fixture
@@ -20,13 +17,7 @@ def icefloe(monkeypatch, capsys):
     monkeypatch.setenv("ICEFLOE_ARCHIVE_PASSWORD", PASSWORD)
 
     def run(config: Path | None, *args: str) -> tuple[int, str, str]:
-        try:
-            main([*(["-c", str(config)] if config else []), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out, err = capsys.readouterr()
-        return code, out, err
+        return invoke(capsys, *(["-c", str(config)] if config else []), *args)
 
     return run
 
