@@ -65,12 +65,16 @@ def ok(proc: subprocess.CompletedProcess | Ran) -> str:
     return proc.stdout
 
 
-def one_line_error(proc: subprocess.CompletedProcess | Ran) -> str:
-    """A failed run whose stderr is one line starting with ``icefloe: ``; that line."""
+def one_line_error(proc: subprocess.CompletedProcess | Ran, *, after_report: bool = False) -> str:
+    """A failed run whose stderr is one line starting with ``icefloe: ``; that line.
+
+    ``after_report``: the line may follow the run's own report of what it did (the last line).
+    """
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("icefloe: "), proc.stderr
-    return lines[0]
+    assert (after_report and lines) or len(lines) == 1, proc.stderr
+    assert lines[-1].startswith("icefloe: "), proc.stderr
+    return lines[-1]
 
 
 # What icefloe keeps in a partition's top folder: the sentinel, the trash, its own folder.

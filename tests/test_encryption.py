@@ -7,33 +7,23 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import uuid
+from functools import partial
 from pathlib import Path
 
 import boto3
 import pytest
 
+from helpers import icefloe as run_icefloe
+from helpers import one_line_error
 from icefloe.catalog import Catalog
 from icefloe.config import load_settings
 from icefloe.errors import PasswordError
 from icefloe.passwords import describe, for_writing, make_verifier, matches
 
-MAIN = "from icefloe.cli import main; main()"
 RIGHT, WRONG = "the family password", "the family passw0rd"
-
-
-def icefloe(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ICEFLOE_ARCHIVE")}
-    return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=cwd, env={**environ, "COLUMNS": "250", **(env or {})},
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("icefloe: "), proc.stderr
-    return lines[0]
+# As a person runs it: no archive password or source of ours leaks in from this process.
+icefloe = partial(run_icefloe, drop=("ICEFLOE_ARCHIVE",), columns=250)
 
 
 def everything(root: Path) -> list[str]:

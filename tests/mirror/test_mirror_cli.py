@@ -5,26 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-# Imported explicitly so the command exists whether or not icefloe/cli/__init__.py registers it yet.
-MAIN = "import icefloe.cli.mirror; from icefloe.cli import main; main()"
-
-
-def icefloe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", MAIN, *args], cwd=cwd, env=dict(os.environ), capture_output=True, text=True, timeout=120
-    )
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("icefloe: "), proc.stderr
-    return lines[-1]
+from helpers import icefloe, one_line_error
 
 
 @pytest.fixture
@@ -85,7 +70,7 @@ def test_refusals_and_mistakes_are_one_line(workspace: Path, local_mirror: Path)
 
     proc = icefloe("mirror", cwd=workspace)  # photos-a is mirrored, photos-b named as refused
     assert proc.returncode == 9
-    assert "1 of 2 partitions were not mirrored (photos-b)" in one_line_error(proc)
+    assert "1 of 2 partitions were not mirrored (photos-b)" in one_line_error(proc, after_report=True)
     assert "photos-b: not mirrored: partition photos-b" in proc.stderr
     assert (local_mirror / "photos-a" / "photos-a.jpg").exists()
 
@@ -113,7 +98,7 @@ def test_a_max_delete_stop_is_lifted_for_one_run(workspace: Path, local_mirror: 
 
     proc = icefloe("mirror", "photos-a", cwd=workspace)
     assert proc.returncode == 9
-    assert "deletions stopped by mirror.max_delete = 1 (1 more deletion(s) skipped)" in one_line_error(proc)
+    assert "deletions stopped by mirror.max_delete = 1 (1 more deletion(s) skipped)" in one_line_error(proc, after_report=True)
     assert "`icefloe mirror photos-a --max-delete N` once" in proc.stderr
 
     assert icefloe("mirror", "photos-a", "--max-delete", "2", cwd=workspace).returncode == 0
