@@ -52,7 +52,7 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 TIME = shutil.which("time") and "/usr/bin/time"
 
-ICEFLOE = "import sys, icefloe.cli.coldstore\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
+ICEFLOE = "import sys\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
 SHA_PASS = (
     "import hashlib, sys\n"
     "h = hashlib.sha256()\n"

@@ -281,7 +281,8 @@ def test_top_level_help_groups_commands_by_stage() -> None:
 def test_the_choices_help_lists_are_the_library_s() -> None:
     from typing import get_args
 
-    from icefloe.cli.disc import BurnTool, DiscType
+    from icefloe.cli.burn import BurnTool
+    from icefloe.cli.iso import DiscType
     from icefloe.cli.restore import Tier
     from icefloe.config import ArchiveConfig, RestoreConfig
     from icefloe.disc.burn import TOOLS

@@ -15,21 +15,30 @@ from typer._click import exceptions as click_exc  # typer 0.29 vendors click
 
 from icefloe.cli.app import app, exit_with
 from icefloe.cli.prefect_edge import apply_defaults, as_prefect_failure
-from icefloe.cli import (  # noqa: F401  (each module registers its commands)
+from icefloe.cli import (  # noqa: F401  (each module registers its command, named after it)
     archive,
-    basics,
+    burn,
+    catalog,
     clean,
-    coldstore,
-    disc,
+    clear,
+    consolidate,
+    demo,
+    discs,
+    find,
+    init,
     inventory,
+    iso,
+    jobs,
     mirror,
     notify,
-    partitions,
-    pipeline,
+    recover,
     restore,
     service,
     sets,
-    setdetail,
+    standin,
+    status,
+    upload,
+    uploads,
 )
 from icefloe.cli.helptext import finish
 from icefloe.errors import IcefloeError

@@ -80,6 +80,18 @@ def open_catalog() -> Catalog:
     return Catalog.open(settings().catalog_path)
 
 
+def catalog_if_exists() -> Catalog | None:
+    """The catalog when one exists already; reading an image or a disc never creates one."""
+    return open_catalog() if settings().catalog_path.exists() else None
+
+
+def open_store(catalog: Catalog, concurrency: int | None = None) -> Any:
+    """The configured vault or bucket, recording into ``catalog``."""
+    from icefloe.coldstore import open_coldstore  # boto3: only for the commands that use it
+
+    return open_coldstore(settings().coldstore, catalog, concurrency=concurrency)
+
+
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 

@@ -1,11 +1,11 @@
-"""Commands that stand on the foundation alone: init, standin, catalog."""
+"""`icefloe catalog`: the archive record as a table, csv, markdown, json or the household's page;
+`icefloe catalog rebuild`: the record back from cold storage after losing it."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -13,13 +13,11 @@ from typing import Optional
 import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, settings
-from icefloe.cli.helptext import INSPECT, SET_UP
-from icefloe.cli.render import Column, echo_rows, joined, plural, short_set
-from icefloe.config import DEFAULT_CONFIG, STARTER
+from icefloe.cli.helptext import INSPECT, RESTORE
+from icefloe.cli.render import Column, echo_rows, joined
 from icefloe.errors import UsageError
 from icefloe.fsutil import atomic_write_bytes
 from icefloe.units import size
-
 
 
 class Format(str, Enum):
@@ -28,36 +26,6 @@ class Format(str, Enum):
     json = "json"  # the same as --json
     markdown = "markdown"
     html = "html"
-
-
-@app.command(rich_help_panel=SET_UP)
-def init(
-    path: Path = typer.Argument(DEFAULT_CONFIG, help="Where to write the starter file."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
-) -> None:
-    """Write a commented starter icefloe.toml to edit."""
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists (use --force to overwrite it)")
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder")
-    atomic_write_bytes(path, STARTER.encode())
-    info(f"wrote {path}: add your [[partitions]], then run `icefloe status`")
-
-
-@app.command(rich_help_panel=SET_UP)
-def standin(
-    port: int = typer.Option(9566, "--port", "-p", help="Port on 127.0.0.1 (0 picks a free one)."),
-) -> None:
-    """Run the local AWS stand-in (S3 and the Glacier vault API) in the foreground.
-
-    Point icefloe (or any AWS client) at it with AWS_ENDPOINT_URL=http://127.0.0.1:PORT.
-    Tune it with ICEFLOE_STANDIN_* variables (docs/standin.md): job delay, inventory lag,
-    fault rate, latency, bandwidth cap.
-    """
-    from icefloe.cli.app import standin_package
-
-    kit = standin_package()
-    kit.serve_forever("127.0.0.1", port, kit.options_from_env(os.environ))
 
 
 catalog_app = typer.Typer(
@@ -162,50 +130,59 @@ def catalog(
         typer.echo(text, nl=False)
 
 
-def _checks_summary(checks: tuple[str, ...], set_name: str) -> str:
-    """``7 ok`` or ``5 ok; missing: 7z.002 inventory_seen``: what still needs doing shows.
-
-    The archives and images are named without their set's name, which the listing shows.
-    """
-    states: dict[str, list[str]] = {"ok": [], "FAILED": [], "missing": []}
-    for check in checks:
-        what, _, word = check.rpartition(" ")
-        subject, _, kind = what.partition(": ")
-        if subject.startswith(set_name) and len(subject) > len(set_name) + 1:
-            subject = subject[len(set_name) + 1:]
-        states.setdefault(word, []).append(f"{subject} {kind}")
-    parts = [f"{len(states['ok'])} ok"]
-    parts += [f"{word}: {', '.join(whats)}" for word, whats in states.items() if word != "ok" and whats]
-    return "; ".join(parts)
-
-
-FIND_COLUMNS = (Column("path"), Column("size", right=True), Column("partition"), Column("set"),
-                Column("copies"), Column("checks"))
-
-
-@app.command("find", rich_help_panel=INSPECT)
-def find_cmd(
-    pattern: str = typer.Argument(..., help="A glob such as '*/2019/*.jpg', or part of a name."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON, with every copy id and check."),
+@catalog_app.command("rebuild", rich_help_panel=RESTORE)
+def rebuild(
+    wait: bool = typer.Option(False, "--wait", help="Wait for the inventory job (about 4 hours on AWS)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Request a new inventory even if a finished one exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Is this file backed up, and where? Searches the manifests in the catalog.
+    """Recreate the catalog from cold storage: the newest catalog snapshot, then the inventory.
 
-    For each file that matches: its size, partition and archive set, how many cold-storage
-    copies and discs hold it, and the state of their checks (the ones still missing or failed
-    are named). --json lists the archives, copy ids, discs and every check.
+    Needs only the AWS credentials, the vault or bucket name in icefloe.toml and the archive
+    password. The snapshot (kept after every archive and clear) brings back which sets were
+    cleared, the manifests (so `find` answers at once) and the active partition; the
+    vault's inventory or the bucket's listing adds every archive beyond it, from the
+    descriptions icefloe wrote at upload. Without --wait a vault job still running makes the
+    command exit (code 75): run it again once the job has finished.
     """
     from dataclasses import asdict
 
-    from icefloe.report import find
-
-    with open_catalog() as cat:
-        found = find(cat, pattern)
+    result, snapshot, used = rebuild_from_coldstore(settings(), wait=wait, fresh=fresh)
     if as_json:
-        print_json([asdict(loc) for loc in found])
+        print_json({**asdict(result), "snapshot": asdict(snapshot)})
         return
-    if not found:
-        raise UsageError(f"no archived file matches {pattern!r}")
-    rows = [[loc.path, size(loc.size), loc.partition, short_set(loc.set_name, loc.partition),
-             f"{plural(len(loc.cold_copies), 'cold copy', 'cold copies')}, {plural(len(loc.discs), 'disc')}",
-             _checks_summary(loc.checks, loc.set_name)] for loc in found]
-    echo_rows(rows, FIND_COLUMNS)
+    if not used:
+        info("the archive password is not set, so the catalog snapshot was not read: cleared sets "
+             "and manifests come back once it is set and the rebuild runs again")
+    else:
+        info(snapshot.summary())
+    info(result.summary())
+
+
+def rebuild_from_coldstore(cfg, *, wait: bool, fresh: bool, again: str = "icefloe catalog rebuild"):
+    """The newest catalog snapshot, then the inventory: (result, snapshot, snapshot used)."""
+    from icefloe.coldstore import open_coldstore, parse_inventory
+    from icefloe.coldstore.snapshots import SnapshotStore
+    from icefloe.restore import rebuild_catalog, restore_options
+    from icefloe.restore.fromsnapshot import SnapshotRebuild, merge_s3_snapshot, merge_vault_snapshot
+    from icefloe.restore.retrieval import wait_for_job
+    from icefloe.cli.password import archive_password
+
+    password = archive_password(cfg.archive)
+    use_snapshot = password is not None or not cfg.archive.encrypt
+    options = restore_options(cfg.restore)
+    snapshot = SnapshotRebuild(None)
+    with open_catalog() as catalog:
+        store = open_coldstore(cfg.coldstore, catalog)
+        snaps = SnapshotStore(cfg.coldstore)
+        if use_snapshot and cfg.coldstore.backend == "s3":
+            snapshot = merge_s3_snapshot(snaps, catalog, work_dir=cfg.work_dir, password=password)
+        result = rebuild_catalog(store, catalog, work_dir=cfg.work_dir, wait=wait, fresh=fresh,
+                                 options=options, again=again)
+        if use_snapshot and cfg.coldstore.backend != "s3":
+            waiter = (lambda job_id: wait_for_job(store, job_id, options=options)) if wait else None
+            snapshot = merge_vault_snapshot(
+                store, catalog, parse_inventory(Path(result.inventory_path)), work_dir=cfg.work_dir,
+                password=password, wait_for_job=waiter, again=again,
+            )
+    return result, snapshot, use_snapshot

@@ -9,23 +9,9 @@ import typer
 
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND
-from icefloe.config import ArchiveConfig
+from icefloe.cli.password import archiving_password
 from icefloe.passwords import check_for_archiving
 from icefloe.units import size
-
-
-def archive_password(archive: ArchiveConfig) -> str | None:
-    """The password from the environment, else from the Prefect Secret block the config names."""
-    from tasks.archive import archive_password as resolve  # imports Prefect: only when asked
-
-    return resolve(archive)
-
-
-def archiving_password(archive: ArchiveConfig) -> str | None:
-    """The password new archives are made with; refused when missing unless encrypt = false."""
-    from tasks.archive import archiving_password as resolve  # imports Prefect: only when asked
-
-    return resolve(archive)
 
 
 def summary(result) -> dict:

@@ -1,4 +1,4 @@
-"""Commands that run whole flows: `archive` and `demo`."""
+"""`icefloe demo`: the whole routine on a sample partition, against the local stand-in."""
 
 from __future__ import annotations
 
@@ -6,91 +6,17 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import typer
 
-from icefloe.cli.app import app, info, print_json, state
-from icefloe.cli.helptext import ROUTINE, SET_UP
-from icefloe.cli.prefect_edge import quiet_tracebacks
-from icefloe.errors import IcefloeError, StageFailed, UsageError
+from icefloe.cli.app import app, info
+from icefloe.cli.flowrun import run_flow
+from icefloe.cli.helptext import SET_UP
+from icefloe.errors import IcefloeError, UsageError
 from icefloe.units import size
 
 DEMO_MARKER = ".icefloe-demo"
-
-
-def run_flow(flow: Any, **params: Any) -> Any:
-    """Run a flow in this process; a failed run becomes its failed stage's one line."""
-    quiet_tracebacks()
-    flow_state = flow(**params, return_state=True)
-    if flow_state.is_completed():
-        return flow_state.result()
-    error = flow_state.result(raise_on_failure=False)
-    if isinstance(error, IcefloeError):
-        raise error
-    from flows.stages import failed_stage
-
-    stage, cause = failed_stage(flow_state.state_details.flow_run_id)
-    if cause is not None:
-        raise StageFailed(flow.name, stage, cause)
-    raise StageFailed(flow.name, None, error if isinstance(error, BaseException) else
-                      IcefloeError(flow_state.message or "the run did not finish"))
-
-
-def _config_param() -> str | None:
-    path = state().config_path
-    return str(path.resolve()) if path else None
-
-
-@app.command(rich_help_panel=ROUTINE)
-def archive(
-    label: str = typer.Argument(..., help="The partition to archive, as configured."),
-    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show what would be archived."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-) -> None:
-    """Run the whole archive pipeline for one partition as a Prefect flow run.
-
-    Consolidate into tested 7z archives, write and verify the disc images (burn and read back
-    when a burner is configured), upload to cold storage, mirror, and reconcile an inventory.
-    The run shows in the Prefect UI; a failed stage can be retried there without redoing the
-    stages before it. Clear the partition afterwards with `icefloe clear LABEL`.
-    """
-    from flows.archive import archive_partition
-
-    cfg = state().settings()
-    cfg.partition_folder(label)  # a typo or a missing folder fails here, before Prefect starts
-    if not dry_run:
-        check_archiving_password(cfg)  # so does a missing or wrong password
-    from icefloe.cli.stagebars import stage_progress
-
-    with stage_progress():  # a bar per stage on a terminal
-        result = run_flow(archive_partition, label=label, dry_run=dry_run, config=_config_param())
-    if not dry_run:
-        from icefloe.passwords import describe
-
-        result = {**result, "encryption": describe(cfg.archive)}
-    if as_json:
-        print_json(result)
-    elif dry_run:
-        info(f"{label}: {result['files']} files, {size(result['bytes'])} would be archived "
-             f"({result['disc']} discs, {result['backend']} {result['container']})")
-    else:
-        info(f"{label}: set {result['set']}, {len(result['volumes'])} archive(s), "
-             f"{len(result['images'])} disc image(s), stored as {', '.join(result['stored'])}; "
-             f"{result['encryption']}")
-
-
-def check_archiving_password(cfg: Any) -> None:
-    """Refuse a missing password, or one that differs from the last set's, in one line."""
-    from icefloe.catalog import Catalog
-    from icefloe.cli.archive import archiving_password
-    from icefloe.passwords import check_for_archiving
-
-    password = archiving_password(cfg.archive)
-    if password is not None and cfg.catalog_path.exists():
-        with Catalog.open(cfg.catalog_path) as catalog:
-            check_for_archiving(catalog, password, new_password=cfg.archive.new_password)
-
 
 DEMO_TOML = """\
 # Written by `icefloe demo`: a sample routine against the local stand-in.
@@ -212,7 +138,7 @@ def _run_routine(config: Path, backend: str) -> None:
     run_flow(mirror_partitions, labels=["photos-a"], config=cfg)
     info("2/4 archive photos-a: consolidate, disc images, burn, upload, inventory")
     result = run_flow(archive_partition, label="photos-a", config=cfg)
-    info(f"    set {result['set']}: {len(result['volumes'])} archive(s), {len(result['images'])} disc image(s)")
+    info(f"    set {result.set_name}: {len(result.volumes)} archive(s), {len(result.images)} disc image(s)")
     info("3/4 poll the inventory until every copy is confirmed")
     deadline = time.monotonic() + 120
     while unconfirmed_copies(cfg):

@@ -1,4 +1,5 @@
-"""Disc commands: `icefloe iso`, `icefloe verify-image`, `icefloe burn`, `icefloe discs check`."""
+"""`icefloe iso` builds disc images and reads every file back; `icefloe verify-image` reads them back
+again, any time later. One module: both check an image against the records `iso` wrote."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ from typing import Literal
 
 import typer
 
-from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
-from icefloe.cli.helptext import BY_HAND, ROUTINE
+from icefloe.cli.app import app, catalog_if_exists, info, open_catalog, print_json, progress_bar, settings
+from icefloe.cli.helptext import BY_HAND
 from icefloe.errors import InputNotFound, UsageError
 from icefloe.units import size
 
-# Spelled out so --help lists them without importing the disc code (a test holds them equal
-# to icefloe.disc's DISC_SECTORS and TOOLS).
+# Spelled out so --help lists them without importing the disc code (a test holds it equal
+# to icefloe.disc's DISC_SECTORS).
 DiscType = Literal["dvd+r", "dvd-r", "dvd+r-dl", "dvd-r-dl", "bd-r", "bd-r-dl"]
-BurnTool = Literal["xorriso", "growisofs"]
 
 
 def _disc_type(disc: str | None) -> str:
@@ -25,11 +25,6 @@ def _disc_type(disc: str | None) -> str:
     if disc == "none":
         raise UsageError("archive.disc is \"none\": pass --disc dvd+r (or another disc type)")
     return check_disc_type(disc)
-
-
-def _catalog_if_exists():
-    """The catalog when one exists already; a folder image never creates one."""
-    return open_catalog() if settings().catalog_path.exists() else None
 
 
 def _describe(image) -> dict:
@@ -148,91 +143,19 @@ def verify_image_cmd(
     """Read every file of an image back through UDF and compare with its recorded SHA-256."""
     from icefloe.disc.records import verify_recorded_image
 
-    catalog = _catalog_if_exists()
+    catalog = catalog_if_exists()
     try:
         for image in images:
             with progress_bar(f"verify {image.name}") as bar:
-                verify_recorded_image(_recorded(catalog, image), image, progress=bar)
+                verify_recorded_image(recorded(catalog, image), image, progress=bar)
             info(f"{image.name}: every file matched")
     finally:
         if catalog is not None:
             catalog.close()
 
 
-def _recorded(catalog, image: Path):
-    """The catalog, when it records this image (so verifications are written for it)."""
+def recorded(catalog, image: Path):
+    """The catalog, when it records this image (so verifications, and burns, are written for it)."""
     if catalog is None:
         return None
     return catalog if any(r.name == image.name for r in catalog.images()) else None
-
-
-@app.command(rich_help_panel=BY_HAND)
-def burn(
-    image: Path = typer.Argument(..., help="The .iso file to burn."),
-    device: str | None = typer.Option(
-        None, "--device", "-D", help="/dev/sr0, or stdio:/path/file to write into a file "
-        "(default: archive.burner).", show_default=False,
-    ),
-    tool: BurnTool | None = typer.Option(
-        None, "--tool", help="The burning program (default: archive.burn_tool).", show_default=False,
-    ),
-    verify_only: bool = typer.Option(
-        False, "--verify-only", help="Do not burn; read back a disc burned before and compare.",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-) -> None:
-    """Burn an image, then read the image's sectors back from the disc and compare SHA-256."""
-    from icefloe.disc.records import burn_recorded_image
-
-    cfg = settings().archive
-    device = device or (cfg.burner if cfg.burner != "none" else None)
-    if not device:
-        raise UsageError("no burner given: pass --device /dev/sr0 (or stdio:/path/file), or set archive.burner")
-    catalog = _catalog_if_exists()
-    try:
-        with progress_bar(f"burn {image.name}") as bar:
-            result = burn_recorded_image(
-                _recorded(catalog, image), image, device, tool=tool or cfg.burn_tool,
-                verify_only=verify_only, progress=bar,
-            )
-    finally:
-        if catalog is not None:
-            catalog.close()
-    if as_json:
-        print_json({"image": result.image, "device": result.device, "size": result.size,
-                    "sha256": result.readback_sha256, "ok": result.ok})
-    else:
-        info(f"{image.name}: {size(result.size)} read back from {device} and matched")
-
-
-discs_app = typer.Typer(help="The discs in the safe: the yearly check of each.", no_args_is_help=True)
-app.add_typer(discs_app, name="discs", rich_help_panel=ROUTINE)
-
-
-@discs_app.command("check")
-def discs_check(
-    paths: list[Path] = typer.Argument(..., help="ISO images, disc devices (/dev/sr0) or mounted disc folders."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
-) -> None:
-    """Read each disc end to end and record the recovery margin it has left in the catalog.
-
-    Counts unreadable sectors and damaged PAR2 blocks; `icefloe status` lists the discs not
-    checked for a year.
-    """
-    from dataclasses import asdict
-
-    from icefloe.disc.check import check_disc, damage_verdict, record_check
-
-    results = []
-    with open_catalog() as catalog:
-        for path in paths:
-            info(f"reading {path} end to end ...")
-            results.append(record_check(catalog, check_disc(path)))
-    if as_json:
-        print_json([asdict(r) for r in results])
-    for r in results:
-        info(f"{r.disc}: {'ok' if r.ok else 'DAMAGED'}: {r.detail}; margin {r.margin_blocks} of "
-             f"{r.recovery_blocks} recovery blocks ({r.source_blocks} data blocks)")
-    verdict = damage_verdict(results)
-    if verdict is not None:
-        raise verdict

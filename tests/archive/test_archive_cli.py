@@ -11,9 +11,7 @@ from pathlib import Path
 from archive_helpers import sevenzip, text
 from icefloe.catalog import TESTZIP, Catalog
 
-# The lead registers icefloe.cli.archive in icefloe/cli/__init__.py; importing it first makes
-# these tests independent of that line.
-MAIN = "import icefloe.cli.archive; from icefloe.cli import main; main()"
+MAIN = "from icefloe.cli import main; main()"
 
 
 def icefloe(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

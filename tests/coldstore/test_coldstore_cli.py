@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from coldstore_helpers import MIB, create_container, write_config, write_random
 
-import icefloe.cli.coldstore  # noqa: F401  (registers the commands, as icefloe/cli/__init__ will)
 from icefloe.cli import main
-from icefloe.cli.coldstore import parse_age
+from icefloe.cli.uploads import parse_age
 
 
 @pytest.fixture

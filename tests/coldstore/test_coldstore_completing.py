@@ -19,7 +19,7 @@ from icefloe.coldstore import JobNotReady, StoredArchive, make_client, open_cold
 from icefloe.coldstore.vault import COMPLETING
 
 KILLED_AT_COMPLETE = (
-    "import os, signal, sys, icefloe.cli.coldstore\n"
+    "import os, signal, sys\n"
     "from icefloe.coldstore import vault\n"
     "from icefloe.cli import main\n"
     "made = vault.VaultStore.__init__\n"

@@ -54,7 +54,7 @@ def test_bandwidth_limit(make_store, tmp_path: Path) -> None:
 
 # VmHWM, not getrusage: ru_maxrss carries the parent's peak across fork + exec on Linux.
 RSS_CLI = (
-    "import re, sys, icefloe.cli.coldstore\n"
+    "import re, sys\n"
     "from icefloe.cli import main\n"
     "code = 0\n"
     "try:\n"

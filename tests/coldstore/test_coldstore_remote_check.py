@@ -7,7 +7,6 @@ from pathlib import Path
 
 from coldstore_helpers import MIB, create_container, retrieve, write_config, write_random
 
-import icefloe.cli.coldstore  # noqa: F401  (registers the commands)
 from icefloe.cli import main
 
 

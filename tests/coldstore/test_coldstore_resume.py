@@ -26,7 +26,7 @@ from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
 from icefloe.errors import FileChanged
 
-CLI = "import sys, icefloe.cli.coldstore\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
+CLI = "import sys\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
 
 
 def server_parts(store, upload) -> int:

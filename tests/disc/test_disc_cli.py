@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from disc_helpers import record_set, sha256_file
 
-import icefloe.cli.disc
 from icefloe.catalog import BURNED_READBACK, IMAGE_VERIFIED, Catalog
 from icefloe.cli import main
 from icefloe.config import load_settings
