@@ -11,7 +11,6 @@ clear-partition deployment or the inventory poll, once every copy is confirmed.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prefect import flow, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
@@ -19,6 +18,7 @@ from prefect.input import RunInput
 from prefect.logging import get_run_logger
 
 from flows.stages import names_failed_stage
+from icefloe.archive.records import ArchivePlan, ArchiveRun
 from icefloe.errors import DeviceError
 from tasks.archive import consolidate_partition_task, hold_partition, test_archive_task
 from tasks.common import settings_for
@@ -38,8 +38,8 @@ class NextDisc(RunInput):
 
 @flow(name="archive-partition", flow_run_name="archive {label}", persist_result=True, description=__doc__)
 @names_failed_stage
-def archive_partition(label: str, dry_run: bool = False, config: str | None = None) -> dict[str, Any]:
-    """Run the archive pipeline for one partition.
+def archive_partition(label: str, dry_run: bool = False, config: str | None = None) -> ArchiveRun | ArchivePlan:
+    """Run the archive pipeline for one partition (a dry run returns only its plan).
 
     Args:
         label: the partition to archive, as configured in [[partitions]].
@@ -54,11 +54,11 @@ def archive_partition(label: str, dry_run: bool = False, config: str | None = No
     logger = get_run_logger()
 
     archived = consolidate_partition_task(label, config)
-    tested = test_archive_task.submit(archived["set"], config)
+    tested = test_archive_task.submit(archived.set_name, config)
 
     images: list[str] = []
     if settings.archive.disc != "none":
-        images = build_images_task.submit(archived["set"], config, wait_for=[tested]).result()
+        images = build_images_task.submit(archived.set_name, config, wait_for=[tested]).result()
         verified = [verify_image_task.submit(image, config) for image in images]
         if settings.archive.burner != "none":
             burn_all(images, verified, config, settings.archive.burner)
@@ -67,7 +67,7 @@ def archive_partition(label: str, dry_run: bool = False, config: str | None = No
 
     uploads = [
         upload_archive_task.submit(volume, config=config, partition=label, wait_for=[tested])
-        for volume in archived["volumes"]
+        for volume in archived.volumes
     ]
     stored = [future.result() for future in uploads]
     # A fresh mirror after consolidation, byte for byte: the clear gate wants one newer than
@@ -75,18 +75,18 @@ def archive_partition(label: str, dry_run: bool = False, config: str | None = No
     mirror_partition_task(label, config, checksum=True)
     job_id = request_inventory_task(config, wait_for=uploads)
     inventory = reconcile_job_task(job_id, config)
-    if not inventory["ready"]:
+    if not inventory.ready:
         logger.info("inventory %s still running: the inventory-poll deployment reconciles it", job_id)
     snapshot = snapshot_catalog_task(config)  # the catalog goes offsite with the set
-    return {
-        "snapshot": snapshot,
-        "set": archived["set"],
-        "files": archived["files"],
-        "volumes": archived["volumes"],
-        "images": images,
-        "stored": [s["remote_id"] for s in stored],
-        "inventory": inventory,
-    }
+    return ArchiveRun(
+        set_name=archived.set_name,
+        file_count=archived.file_count,
+        volumes=archived.volumes,
+        images=tuple(images),
+        stored=tuple(s.remote_id for s in stored),
+        inventory=inventory,
+        snapshot=snapshot,
+    )
 
 
 def burn_all(images: list[str], verified: list, config: str | None, burner: str) -> None:

@@ -11,15 +11,13 @@ loudly. `icefloe inventory reconcile` does the same by hand.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 from prefect.logging import get_run_logger
 
 from flows.stages import names_failed_stage
 from icefloe.catalog import Catalog
 from icefloe.coldstore import open_coldstore
-from icefloe.confirmation import unconfirmed, unconfirmed_elsewhere
+from icefloe.confirmation import InventoryPoll, unconfirmed, unconfirmed_elsewhere
 from tasks.common import settings_for
 from tasks.jobs import request_inventory_task
 from tasks.pipeline import pending_inventory_jobs_task, reconcile_job_task
@@ -36,14 +34,14 @@ def unconfirmed_copies(config: str | None, *, elsewhere: bool = False) -> int:
 
 @flow(name="poll-inventory", flow_run_name="poll inventory", description=__doc__)
 @names_failed_stage
-def poll_inventory(config: str | None = None) -> dict[str, Any]:
+def poll_inventory(config: str | None = None) -> InventoryPoll:
     """Reconcile finished inventory jobs; request another while copies are unconfirmed.
 
     Args:
         config: the icefloe.toml to use (default: $ICEFLOE_CONFIG, else ./icefloe.toml).
     """
     results = [reconcile_job_task(job_id, config) for job_id in pending_inventory_jobs_task(config)]
-    still_running = [r["job"] for r in results if not r["ready"]]
+    still_running = [r.job for r in results if not r.ready]
     requested = None
     if not still_running and unconfirmed_copies(config):
         requested = request_inventory_task(config)
@@ -53,9 +51,9 @@ def poll_inventory(config: str | None = None) -> dict[str, Any]:
         get_run_logger().warning(
             "%d copies are in a vault or bucket no longer configured and stay unconfirmed; "
             "they are not polled for", elsewhere)
-    return {
-        "reconciled": [r for r in results if r["ready"]],
-        "running": [r["job"] for r in results if not r["ready"]],
-        "requested": requested,
-        "elsewhere": elsewhere,
-    }
+    return InventoryPoll(
+        reconciled=tuple(r for r in results if r.ready),
+        running=tuple(r.job for r in results if not r.ready),
+        requested=requested,
+        elsewhere=elsewhere,
+    )

@@ -9,8 +9,6 @@ the catalog, where the clear stage reads it, and reported as an artifact `mirror
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
@@ -20,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.stages import names_failed_stage
 from icefloe.errors import ConfigInvalid, MirrorFailed
-from icefloe.mirror import target_for
+from icefloe.mirror import MirrorSummary, target_for
 from tasks.common import settings_for
 from tasks.mirror import mirror_partition_task
 from tasks.pipeline import check_fill_task
@@ -42,7 +40,7 @@ def mirror_partitions(
     dry_run: bool = False,
     archive_when_full: bool = True,
     config: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[MirrorSummary]:
     """Mirror the partitions (default: all configured) and return one summary per partition.
 
     Args:
@@ -91,18 +89,18 @@ def mirror_partitions(
 def start_archive_when_full(config: str | None) -> str | None:
     """The owner's manual step, automated: a full active partition hands over and is archived."""
     fill = check_fill_task(config)
-    if not fill["full"]:
+    if not fill.full:
         return None
     logger = get_run_logger()
     try:
         run = run_deployment(
-            ARCHIVE_DEPLOYMENT, parameters={"label": fill["full"], "config": config}, timeout=0
+            ARCHIVE_DEPLOYMENT, parameters={"label": fill.full, "config": config}, timeout=0
         )
     except ObjectNotFound:
         logger.warning(
             "%s is full but the %s deployment does not exist: run `icefloe archive %s`",
-            fill["full"], ARCHIVE_DEPLOYMENT, fill["full"],
+            fill.full, ARCHIVE_DEPLOYMENT, fill.full,
         )
         return None
-    logger.info("%s is full: started archive run %s; %s is now active", fill["full"], run.name, fill["active"])
+    logger.info("%s is full: started archive run %s; %s is now active", fill.full, run.name, fill.active)
     return str(run.id)

@@ -10,11 +10,10 @@ artifact.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 
 from flows.stages import names_failed_stage
+from icefloe.coldstore import StoredArchive
 from tasks.upload import upload_archive_task
 
 
@@ -25,7 +24,7 @@ def upload_archive(
     description: str | None = None,
     config: str | None = None,
     force: bool = False,
-) -> dict[str, Any]:
+) -> StoredArchive:
     """Upload the file at `path`; `description` overrides icefloe's own JSON description,
     `config` names an icefloe.toml (default: $ICEFLOE_CONFIG or ./icefloe.toml), `force`
     sends the file even when the catalog records a copy of it."""

@@ -12,7 +12,7 @@ copies left in a container no longer configured are reported, never polled for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from icefloe.catalog import INVENTORY_SEEN, Catalog, CopyRecord
@@ -45,6 +45,25 @@ def unread_jobs(catalog: Catalog, backend: str, container: str) -> list[str]:
             if j.status in UNREAD and (j.backend, j.container) == (backend, container)]
 
 
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """What one inventory job said, in counts (all 0 while the job still runs)."""
+
+    job: str
+    ready: bool
+    seen: int = 0
+    pending: int = 0
+    unknown: int = 0
+    mismatched: int = 0
+    missing: int = 0
+
+    def describe(self) -> str:
+        if not self.ready:
+            return f"Inventory {self.job[:16]}: still running"
+        return (f"Inventory {self.job[:16]}: {self.seen} confirmed, {self.mismatched} mismatched, "
+                f"{self.missing} missing, {self.pending} pending, {self.unknown} unknown")
+
+
 @dataclass(frozen=True)
 class JobReading:
     """One inventory job read against the catalog; ``result`` is None while it still runs."""
@@ -62,12 +81,17 @@ class JobReading:
         found = [f"{c.archive_name}: {why}" for c, why in self.result.mismatched]
         return found + [f"{c.archive_name}: missing from the inventory" for c in self.result.missing]
 
-    def summary(self) -> dict:
-        if self.result is None:
-            return {"job": self.job_id, "ready": False}
+    def counts(self) -> JobCounts:
         r = self.result
-        return {"job": self.job_id, "ready": True, "seen": len(r.seen), "pending": len(r.pending),
-                "unknown": len(r.unknown), "mismatched": len(r.mismatched), "missing": len(r.missing)}
+        if r is None:
+            return JobCounts(self.job_id, ready=False)
+        return JobCounts(self.job_id, True, seen=len(r.seen), pending=len(r.pending), unknown=len(r.unknown),
+                         mismatched=len(r.mismatched), missing=len(r.missing))
+
+    def summary(self) -> dict:
+        """The counts as JSON for the CLI: ``job`` and ``ready``, then the counts when ready."""
+        counts = asdict(self.counts())
+        return counts if self.ready else {"job": self.job_id, "ready": False}
 
     def rows(self) -> list[dict[str, str]]:
         """One row per copy and unknown archive, for a table a person reads."""
@@ -101,6 +125,17 @@ def read_job(store, catalog: Catalog, job_id: str, work_dir: Path) -> JobReading
     except JobNotReady:
         return JobReading(job_id)
     return JobReading(job_id, reconcile(parse_inventory(Path(fetched.path)), catalog))
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPoll:
+    """What the poll-inventory flow did: the jobs it reconciled, those still running, the
+    inventory it requested, and how many copies sit in a container no longer configured."""
+
+    reconciled: tuple[JobCounts, ...]
+    running: tuple[str, ...]
+    requested: str | None
+    elsewhere: int
 
 
 @dataclass

@@ -22,6 +22,7 @@ from icefloe.clear import check_gates
 from icefloe.clear.trash import HANDOVER_KEY
 from icefloe.config import PartitionConfig, Settings
 from icefloe.errors import ConfigInvalid, GateNotMet, InputNotFound, UsageError
+from icefloe.lifecycle import live_set
 
 ACTIVE_KEY = "active_partition"
 GIB = 1024**3
@@ -221,3 +222,38 @@ def status(catalog: Catalog, settings: Settings) -> list[PartitionStatus]:
             hint=mount_hint(part),
         ))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class FillCheck:
+    """The nightly fill check: the active partition after it, its fill level, the partition
+    that handed over and goes to archiving (None when none does), and why, in a line."""
+
+    active: str
+    fill: float
+    full: str | None
+    note: str
+
+
+def hand_over_when_full(catalog: Catalog, settings: Settings) -> FillCheck:
+    """When the active partition is over ``pipeline.fill_threshold``, the next one becomes active.
+
+    ``full`` names a partition only when it handed over and holds no live set: a partition that
+    stays active (rotation refused) keeps taking data and is not archived, however many nights
+    it stays full, and one already being archived is not archived twice.
+    """
+    label = active_partition(catalog, settings)
+    part = settings.partition(label)
+    level = fill_level(part.path, capacity_bytes(part))
+    filled = f"{label} is {100 * level:.0f}% full"
+    if level < settings.pipeline.fill_threshold:
+        return FillCheck(label, level, None, f"active partition {filled}")
+    try:
+        active = rotate(catalog, settings, label)
+    except (GateNotMet, UsageError) as exc:
+        return FillCheck(label, level, None, f"{filled} but stays active, so it is not archived yet: {exc.message}")
+    running = live_set(catalog, label)
+    if running is not None:
+        return FillCheck(active, level, None, f"{filled} and already being archived ({running.name}); "
+                         f"{active} is active")
+    return FillCheck(active, level, label, f"{filled} and goes to archiving; {active} is now active")

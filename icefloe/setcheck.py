@@ -25,7 +25,7 @@ from icefloe.archive import test_archive
 from icefloe.catalog import INVENTORY_SEEN, TESTZIP, ArchiveRecord, Catalog, CopyRecord
 from icefloe.coldstore import RemoteNotFound, reconcile
 from icefloe.coldstore.inventory import latest_inventory
-from icefloe.errors import ChecksumMismatch, IcefloeError
+from icefloe.errors import ChecksumMismatch, IcefloeError, InputNotFound
 from icefloe.fsutil import reading
 from icefloe.lifecycle import state_of
 from icefloe.progress import Progress
@@ -98,6 +98,22 @@ def testzip_volumes(catalog: Catalog, archives: list[ArchiveRecord], password: s
         catalog.verify(f"archive:{a.name}", TESTZIP, ok, detail)
         lines.append(CheckLine("testzip", a.name, OK if ok else FAILED, detail, True))
     return lines
+
+
+def testzip_set(catalog: Catalog, set_name: str, password: str | None, workers: int,
+                progress: Progress | None) -> int:
+    """testzip every volume of a recorded set (``testzip_volumes``); the number of volumes.
+
+    Fails with InputNotFound for a set the catalog lacks, and with ChecksumMismatch naming the
+    volumes when any CRC or SHA-256 differs.
+    """
+    archives = sorted(catalog.archives(set_name=set_name), key=lambda r: r.volume)
+    if not archives:
+        raise InputNotFound(f"the catalog has no archive set {set_name!r}: consolidate it first")
+    wrong = [line for line in testzip_volumes(catalog, archives, password, workers, progress) if line.status != OK]
+    if wrong:
+        raise ChecksumMismatch(f"{', '.join(line.subject for line in wrong)}: {wrong[0].detail}")
+    return len(archives)
 
 
 def _remote(catalog: Catalog, archives: list[ArchiveRecord], store_for: Callable[[str, str], object]) -> list[CheckLine]:

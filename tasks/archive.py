@@ -1,7 +1,8 @@
 """Archive tasks: consolidate a partition into a tested 7z archive set, and testzip a set again.
 
 Each is one library call (icefloe.archive) plus retries for transient trouble, a progress
-artifact, a summary artifact and a log line. They take and return strings and small dicts.
+artifact, a summary artifact and a log line. They take strings and return a record
+(icefloe.archive.records) or the set's name.
 """
 
 from __future__ import annotations
@@ -9,19 +10,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 
-from icefloe.archive import consolidate, volume_plan
+from icefloe.archive.records import ArchivedSet, archive_partition_set
 from icefloe.catalog import Catalog
 from icefloe.config import ArchiveConfig, read_password
-from icefloe.errors import ChecksumMismatch, InputNotFound, PasswordError
+from icefloe.errors import PasswordError
 from icefloe.lease import Lease, partition_lease_name
-from icefloe.lifecycle import begin_consolidation, carried_set
-from icefloe.passwords import check_for_archiving, for_writing
-from icefloe.setcheck import OK, testzip_volumes
+from icefloe.passwords import for_writing
+from icefloe.setcheck import testzip_set
 from tasks.common import ArtifactProgress, artifact_key, settings_for, stage
 
 
@@ -81,38 +80,22 @@ def archiving_password(archive: ArchiveConfig) -> str | None:
     name="consolidate-partition",
     task_run_name="consolidate {label}",
 )
-def consolidate_partition_task(label: str, config: str | None = None, out_dir: str | None = None) -> dict[str, Any]:
-    """Consolidate partition ``label`` into a tested archive set and record it in the catalog.
-
-    Returns {"set", "directory", "volumes": [paths], "manifest", "manifest_sha256", "files",
-    "bytes", "archive_bytes", "encrypted"}.
-    """
+def consolidate_partition_task(label: str, config: str | None = None, out_dir: str | None = None) -> ArchivedSet:
+    """Consolidate partition ``label`` into a tested archive set and record it in the catalog
+    (or carry its live set forward from the step it reached)."""
     settings = settings_for(config)
-    part = settings.partition_folder(label)
-    volume_size, disc_capacity = volume_plan(settings.archive)
+    settings.partition_folder(label)  # a missing folder fails before the password is asked for
     password = archiving_password(settings.archive)  # before anything is written
+    logger = get_run_logger()
     with Catalog.open(settings.catalog_path) as catalog, partition_lease(catalog, label, "consolidate"):
-        check_for_archiving(catalog, password, new_password=settings.archive.new_password)
-        live, unfinished = begin_consolidation(catalog, label)  # the catalog is the truth
-        if unfinished:
-            get_run_logger().info("removed %s: never finished, consolidating again", ", ".join(unfinished))
-        result = carried_set(catalog, live) if live is not None else consolidate(
-            part.path,
-            Path(out_dir) if out_dir else settings.work_dir / "archives",
-            label=label,
-            password=password,
-            volume_size=volume_size,
-            disc_capacity=disc_capacity,
-            compression=settings.archive.compression,
-            lzma_preset=settings.archive.lzma_preset,
-            workers=settings.archive.workers,
-            sentinel=part.sentinel,
-            progress=ArtifactProgress(f"consolidate {label}"),
-            catalog=catalog,
-            image_dir=settings.work_dir / "discs" if settings.archive.disc != "none" else None,
-        )
-    if live is not None:
-        get_run_logger().info("carrying %s forward from %s: not rebuilt", live.name, result.state)
+        done = archive_partition_set(catalog, settings, label, password=password,
+                                     progress=ArtifactProgress(f"consolidate {label}"),
+                                     out_dir=Path(out_dir) if out_dir else None)
+    result = done.result
+    if done.unfinished_removed:
+        logger.info("removed %s: never finished, consolidating again", ", ".join(done.unfinished_removed))
+    if done.carried_from is not None:
+        logger.info("carrying %s forward from %s: not rebuilt", result.set_name, done.carried_from)
     create_table_artifact(
         key=artifact_key("archive-set", result.set_name),
         table=[{"volume": v.name, "bytes": v.size, "sha256": v.sha256} for v in result.volumes],
@@ -122,23 +105,13 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
         ),
     )
     if result.leftovers_removed:
-        get_run_logger().info("removed what killed runs left: %s", ", ".join(result.leftovers_removed))
-    get_run_logger().info(
+        logger.info("removed what killed runs left: %s", ", ".join(result.leftovers_removed))
+    logger.info(
         "%s: %d files (%d bytes) -> %d volume(s), %d bytes, tested in %.1f s",
         result.set_name, result.file_count, result.total_bytes, len(result.volumes),
         result.archive_bytes, result.seconds,
     )
-    return {
-        "set": result.set_name,
-        "directory": str(result.directory),
-        "volumes": [str(v.path) for v in result.volumes],
-        "manifest": str(result.manifest_path),
-        "manifest_sha256": result.manifest_sha256,
-        "files": result.file_count,
-        "bytes": result.total_bytes,
-        "archive_bytes": result.archive_bytes,
-        "encrypted": result.encrypted,
-    }
+    return ArchivedSet.of(result)
 
 
 @stage(
@@ -152,15 +125,9 @@ def test_archive_task(set_name: str, config: str | None = None) -> str:
     """
     settings = settings_for(config)
     with Catalog.open(settings.catalog_path) as catalog:
-        records = sorted(catalog.archives(set_name=set_name), key=lambda r: r.volume)
-        if not records:
-            raise InputNotFound(f"the catalog has no archive set {set_name!r}: consolidate it first")
-        lines = testzip_volumes(catalog, records, archive_password(settings.archive),
-                                workers=settings.archive.workers, progress=ArtifactProgress(f"testzip {set_name}"))
-    wrong = [line for line in lines if line.status != OK]
-    if wrong:
-        raise ChecksumMismatch(f"{', '.join(line.subject for line in wrong)}: {wrong[0].detail}")
-    get_run_logger().info("%d volume(s) tested, every CRC and SHA-256 matches", len(records))  # the run names the set
+        tested = testzip_set(catalog, set_name, archive_password(settings.archive), settings.archive.workers,
+                             ArtifactProgress(f"testzip {set_name}"))
+    get_run_logger().info("%d volume(s) tested, every CRC and SHA-256 matches", tested)  # the run names the set
     return set_name
 
 

@@ -18,6 +18,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
+from icefloe.catalog import Catalog
 from icefloe.config import Settings, load_settings
 from icefloe.errors import IcefloeError
 from icefloe.progress import Progress, ProgressCounter
@@ -121,6 +122,15 @@ def stage(**options: Any) -> Callable[[Callable[..., Any]], Any]:
 def settings_for(config: str | None) -> Settings:
     """Settings for a flow run: the named file, else $ICEFLOE_CONFIG, else ./icefloe.toml."""
     return load_settings(Path(config) if config else None, os.environ)
+
+
+@contextmanager
+def catalog_and_store(settings: Settings) -> Iterator[tuple[Catalog, Any]]:
+    """The catalog, open, and the configured vault or bucket (a ColdStore) that records in it."""
+    from icefloe.coldstore import open_coldstore  # boto3: only for the stages that need it
+
+    with Catalog.open(settings.catalog_path) as catalog:
+        yield catalog, open_coldstore(settings.coldstore, catalog)
 
 
 def named_by_file(verb: str, parameter: str) -> Callable[..., str]:

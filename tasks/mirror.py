@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from icefloe.catalog import Catalog
 from icefloe.errors import IcefloeError
-from icefloe.mirror import MirrorResult, run_mirror
+from icefloe.mirror import MirrorResult, MirrorSummary, run_mirror
 from icefloe.units import exact_size
 from tasks.common import ArtifactProgress, artifact_key, settings_for, stage
 
@@ -55,7 +53,7 @@ def report_markdown(label: str, result: MirrorResult | None, error: IcefloeError
 )
 def mirror_partition_task(
     label: str, config: str | None = None, dry_run: bool = False, checksum: bool = False
-) -> dict[str, Any]:
+) -> MirrorSummary:
     """rsync one partition to the mirror target and record the run in the catalog.
 
     ``checksum`` compares every byte (rsync --checksum) instead of size and mtime.
@@ -91,4 +89,4 @@ def mirror_partition_task(
     for warning in result.warnings:
         logger.warning("%s: %s", label, warning)
     result.raise_for_status()
-    return result.summary()
+    return result.record()

@@ -15,9 +15,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from icefloe.catalog import Catalog
-from icefloe.coldstore import OpenUpload, StoredArchive, open_coldstore
-from tasks.common import ArtifactProgress, artifact_key, named_by_file, settings_for, stage
+from icefloe.coldstore import OpenUpload, StoredArchive
+from tasks.common import ArtifactProgress, artifact_key, catalog_and_store, named_by_file, settings_for, stage
 
 
 
@@ -51,14 +50,13 @@ def upload_archive_task(
     name: str | None = None,
     partition: str | None = None,
     force: bool = False,
-) -> dict[str, Any]:
+) -> StoredArchive:
     """Upload one file to the configured vault or bucket; returns the stored archive's record.
     ``force`` sends it even when the catalog records a copy."""
     logger = get_run_logger()
     settings = settings_for(config)
     progress = ArtifactProgress(f"upload {Path(path).name}")
-    with Catalog.open(settings.catalog_path) as catalog:
-        store = open_coldstore(settings.coldstore, catalog)
+    with catalog_and_store(settings) as (catalog, store):
         stored = store.upload(
             Path(path), name=name, description=description, partition=partition,
             progress=progress, force=force,
@@ -76,7 +74,7 @@ def upload_archive_task(
         stored.parts_reused,
         f", already stored: {stored.remote_check}" if stored.already_stored else "",
     )
-    return asdict(stored)
+    return stored
 
 
 @stage(name="abort stale uploads", cache_policy=NO_CACHE)
@@ -84,8 +82,7 @@ def abort_stale_uploads_task(older_than_hours: float, config: str | None = None)
     """Abort the multipart uploads open longer than ``older_than_hours``; the table artifact
     ``stale-uploads`` lists them."""
     settings = settings_for(config)
-    with Catalog.open(settings.catalog_path) as catalog:
-        store = open_coldstore(settings.coldstore, catalog)
+    with catalog_and_store(settings) as (catalog, store):
         aborted = store.abort_uploads_older_than(timedelta(hours=older_than_hours))
     create_table_artifact(
         key=artifact_key("stale-uploads"),

@@ -25,6 +25,7 @@ from icefloe.mirror.output import EXIT_MEANINGS, MAX_CHANGES, Runner, Subprocess
 from icefloe.mirror.run import (
     RESULT_VERSION,
     MirrorResult,
+    MirrorSummary,
     mirror_partition,
     record_run,
     run_mirror,
@@ -40,6 +41,7 @@ __all__ = [
     "TRASH_DIR",
     "MirrorOptions",
     "MirrorResult",
+    "MirrorSummary",
     "MirrorTarget",
     "Runner",
     "SubprocessRunner",

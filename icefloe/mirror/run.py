@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,28 @@ from icefloe.mirror.output import Collector, Runner, SubprocessRunner, classify
 from icefloe.progress import NullProgress, Progress
 
 RESULT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSummary:
+    """The small record of a run (docs/mirror.md, "Run summary"), as the mirror task returns it."""
+
+    label: str
+    target: str
+    ok: bool
+    dry_run: bool
+    exit_code: int
+    files_transferred: int
+    files_deleted: int
+    bytes_sent: int
+    literal_bytes: int
+    transferred_size: int
+    duration_s: float
+    warnings: tuple[str, ...]
+    error: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": RESULT_VERSION, **asdict(self), "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
@@ -58,24 +80,16 @@ class MirrorResult:
         if self.error is not None:
             raise self.error
 
+    def record(self) -> MirrorSummary:
+        return MirrorSummary(
+            self.label, self.target, self.ok, self.dry_run, self.exit_code, self.files_transferred,
+            self.files_deleted, self.bytes_sent, self.literal_bytes, self.transferred_size,
+            round(self.duration_s, 3), self.warnings, self.message,
+        )
+
     def summary(self) -> dict[str, Any]:
         """The small, JSON-able record of a run (docs/mirror.md, "Run summary")."""
-        return {
-            "version": RESULT_VERSION,
-            "label": self.label,
-            "target": self.target,
-            "ok": self.ok,
-            "dry_run": self.dry_run,
-            "exit_code": self.exit_code,
-            "files_transferred": self.files_transferred,
-            "files_deleted": self.files_deleted,
-            "bytes_sent": self.bytes_sent,
-            "literal_bytes": self.literal_bytes,
-            "transferred_size": self.transferred_size,
-            "duration_s": round(self.duration_s, 3),
-            "warnings": list(self.warnings),
-            "error": self.message,
-        }
+        return self.record().as_json()
 
 
 def mirror_partition(

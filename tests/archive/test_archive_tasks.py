@@ -30,20 +30,20 @@ def test_tasks_consolidate_then_testzip_and_record_failures(prefect_harness, wor
     @flow(name="archive-tasks-test")
     def both(config: str) -> tuple[dict, str]:
         made = consolidate_partition_task("photos-a", config)
-        return made, test_archive_task(made["set"], config)
+        return made, test_archive_task(made.set_name, config)
 
     made, tested = both(str(config))
-    assert tested == made["set"] and made["encrypted"] and made["files"] == 2
-    assert all(Path(p).exists() for p in made["volumes"])
-    table = Artifact.get(f"archive-set-{made['set'].lower()}")
-    assert table is not None and Path(made["volumes"][0]).name in str(table.data)
+    assert tested == made.set_name and made.encrypted and made.file_count == 2
+    assert all(Path(p).exists() for p in made.volumes)
+    table = Artifact.get(f"archive-set-{made.set_name.lower()}")
+    assert table is not None and Path(made.volumes[0]).name in str(table.data)
     settings = load_settings(config, {})
     with Catalog.open(settings.catalog_path) as catalog:
-        (record,) = catalog.archives(set_name=made["set"])
+        (record,) = catalog.archives(set_name=made.set_name)
         assert len(catalog.verifications(f"archive:{record.name}")) == 2  # consolidate, then testzip
 
     # a volume whose bytes changed since it was recorded fails testzip, and the failure is recorded
-    with open(made["volumes"][0], "r+b") as fh:
+    with open(made.volumes[0], "r+b") as fh:
         fh.seek(100)
         fh.write(b"\0" * 16)
 
@@ -52,7 +52,7 @@ def test_tasks_consolidate_then_testzip_and_record_failures(prefect_harness, wor
         return test_archive_task(set_name, config)
 
     with pytest.raises(ChecksumMismatch):
-        again(made["set"], str(config))
+        again(made.set_name, str(config))
     with Catalog.open(settings.catalog_path) as catalog:
         assert not catalog.latest_verification(f"archive:{record.name}", TESTZIP).ok
 
@@ -75,6 +75,6 @@ def test_task_reads_the_password_from_a_prefect_secret_block(prefect_harness, wo
         return consolidate_partition_task("photos-b", config)
 
     made = one(str(config))
-    assert made["encrypted"]
-    sevenzip("t", "-pfrom the block", made["volumes"][0])
-    assert sevenzip("t", "-pwrong", made["volumes"][0], check=False).returncode != 0
+    assert made.encrypted
+    sevenzip("t", "-pfrom the block", made.volumes[0])
+    assert sevenzip("t", "-pwrong", made.volumes[0], check=False).returncode != 0

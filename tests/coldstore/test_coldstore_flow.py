@@ -26,14 +26,14 @@ def test_upload_flow(prefect_harness, standin, coldcfg, tmp_path: Path) -> None:
     state = upload_archive(str(src), config=str(config), return_state=True)
     assert state.is_completed(), state
     result = state.result()
-    assert result["size"] == 3 * MIB + 1 and result["parts_sent"] == 4
+    assert result.size == 3 * MIB + 1 and result.parts_sent == 4
     with Catalog.open(tmp_path / "work" / "catalog.sqlite") as catalog:
         (copy,) = catalog.copies()
-        assert copy.remote_id == result["remote_id"]
+        assert copy.remote_id == result.remote_id
         assert catalog.latest_verification("archive:family-2019.7z", SERVER_CHECKSUM).ok
 
     report = Artifact.get("upload-family-2019-7z")
-    assert report is not None and result["remote_id"] in report.data
+    assert report is not None and result.remote_id in report.data
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(state.state_details.flow_run_id)
         assert flow_run.name == f"upload {src}"
@@ -80,7 +80,7 @@ def test_a_task_retry_resumes_the_upload(prefect_harness, standin, coldcfg, tmp_
     state = flows.upload.upload_archive(str(src), config=str(config), return_state=True)
     assert state.is_completed(), state
     result = state.result()
-    assert (result["parts_reused"], result["parts_sent"]) == (2, 3)
+    assert (result.parts_reused, result.parts_sent) == (2, 3)
     counters = standin.counters()
     assert Counter(p["part"] for p in counters["s3_parts"]) == Counter(range(1, 6))  # each once
     assert counters["operations"]["s3.CreateMultipartUpload"] == 1
@@ -91,7 +91,7 @@ def test_a_task_retry_resumes_the_upload(prefect_harness, standin, coldcfg, tmp_
     with Catalog.open(tmp_path / "work" / "catalog.sqlite") as catalog:
         assert [u.state for u in catalog.uploads(state=None)] == ["completed"]
         (copy,) = catalog.copies()
-        assert copy.remote_id == result["remote_id"]
+        assert copy.remote_id == result.remote_id
 
 
 @pytest.mark.parametrize("backend", ["s3", "glacier"])
@@ -127,7 +127,7 @@ def test_a_flow_retry_resumes_the_upload(prefect_harness, standin, coldcfg, tmp_
     state = retried(str(src), config=str(config), return_state=True)
     assert state.is_completed(), state
     result = state.result()
-    assert (result["parts_reused"], result["parts_sent"]) == (2, 2)
+    assert (result.parts_reused, result.parts_sent) == (2, 2)
     counters = standin.counters()
     if coldcfg.backend == "glacier":
         stored = Counter(p["range"] for p in counters["vault_parts"])

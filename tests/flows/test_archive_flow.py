@@ -73,8 +73,8 @@ def test_retry_after_failed_upload_reuses_finished_stages(prefect_harness, archi
 
     result = second.result()
     with Catalog.open(archive_config.parent / "work" / "catalog.sqlite") as catalog:
-        for volume in catalog.archives(set_name=result["set"]):
+        for volume in catalog.archives(set_name=result.set_name):
             for kind in (TESTZIP, SERVER_CHECKSUM, INVENTORY_SEEN):
                 check = catalog.latest_verification(f"archive:{volume.name}", kind)
                 assert check is not None and check.ok, (volume.name, kind)
-        assert len(catalog.copies()) == len(result["volumes"])
+        assert len(catalog.copies()) == len(result.volumes)

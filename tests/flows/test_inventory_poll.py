@@ -62,11 +62,11 @@ def test_the_poll_confirms_a_manual_upload_and_then_stops_asking(prefect_harness
 
     name = _upload_by_hand(capsys, s3_config)
     first = poll_inventory(config=str(s3_config))
-    assert first["requested"] and [r["seen"] for r in first["reconciled"]] == [1]
+    assert first.requested and [r.seen for r in first.reconciled] == [1]
     assert _confirmed(s3_config, name)
 
     second = poll_inventory(config=str(s3_config))
-    assert second["requested"] is None and second["reconciled"] == []
+    assert second.requested is None and second.reconciled == ()
     assert len(_inventory_jobs(s3_config)) == 1  # one listing, not one an hour
 
 
@@ -82,8 +82,8 @@ def test_a_listing_left_unread_is_read_on_the_next_poll(prefect_harness, s3_conf
     assert not _confirmed(s3_config, name)
 
     result = poll_inventory(config=str(s3_config))
-    assert result["requested"] is None
-    assert [r["job"] for r in result["reconciled"]] == [left]
+    assert result.requested is None
+    assert [r.job for r in result.reconciled] == [left]
     assert _confirmed(s3_config, name)
     assert [(j.job_id, j.status) for j in _inventory_jobs(s3_config)] == [(left, "Fetched")]
 
@@ -102,7 +102,7 @@ def test_copies_in_a_container_no_longer_configured_stop_no_poll(prefect_harness
 
     for _ in range(2):
         result = poll_inventory(config=str(s3_config))  # the old vault is gone: asking it would fail
-        assert result["requested"] is None and result["elsewhere"] == 1
+        assert result.requested is None and result.elsewhere == 1
     jobs = _inventory_jobs(s3_config)
     assert [(j.job_id, j.status) for j in jobs] == [("OLD-VAULT-JOB", "InProgress")]
 

@@ -85,7 +85,7 @@ def test_the_archive_flow_carries_a_consolidated_set_forward(prefect_harness, wo
     before = {v.name: v.path.stat().st_mtime_ns for v in made.volumes}
 
     result = archive_partition("photos-a", config=str(config))
-    assert result["set"] == made.set_name
+    assert result.set_name == made.set_name
     assert sorted(p.name for p in (workspace / "work" / "archives").iterdir()) == [made.set_name]
     assert {v.name: v.path.stat().st_mtime_ns for v in made.volumes} == before  # not rebuilt
     with catalog_of(workspace) as catalog:
@@ -96,5 +96,5 @@ def test_the_archive_flow_carries_a_consolidated_set_forward(prefect_harness, wo
     # Run again: the images are carried forward too, nothing is rewritten.
     image_times = {i.name: Path(i.path).stat().st_mtime_ns for i in images}
     again = archive_partition("photos-a", config=str(config))
-    assert again["set"] == made.set_name and sorted(again["images"]) == sorted(i.path for i in images)
+    assert again.set_name == made.set_name and sorted(again.images) == sorted(i.path for i in images)
     assert {i.name: Path(i.path).stat().st_mtime_ns for i in images} == image_times

@@ -73,10 +73,10 @@ def test_stages_have_short_names_full_artifacts_and_a_bar_each(prefect_harness, 
     @flow(name="stages-test")
     def stages() -> tuple[str, dict]:
         made = consolidate_partition_task("photos-a", config)
-        test_archive_task(made["set"], config)
-        for image in build_images_task(made["set"], config):
+        test_archive_task(made.set_name, config)
+        for image in build_images_task(made.set_name, config):
             verify_image_task(image, config)
-        for volume in made["volumes"]:
+        for volume in made.volumes:
             upload_archive_task(volume, config=config, partition="photos-a")
         return flow_run.id, made
 
@@ -84,10 +84,10 @@ def test_stages_have_short_names_full_artifacts_and_a_bar_each(prefect_harness, 
     with stage_bars(terminal.make):
         run_id, made = stages()
     names, progress = _flow_run_facts(run_id)
-    name = made["set"]
+    name = made.set_name
     assert f"testzip {name}" in names and f"consolidate photos-a" in names
     assert any(n.startswith(f"verify {name}-disc-01-of-") and n.endswith(".iso") for n in names)
-    assert {f"upload {Path(v).name}" for v in made["volumes"]} <= set(names)
+    assert {f"upload {Path(v).name}" for v in made.volumes} <= set(names)
     assert not any("/" in n for n in names) and max(len(n) for n in names) <= 60, names
     # Every stage's artifact ends at 100%: testzip's too, whose total is not known ahead.
     assert progress[f"testzip {name}"] == 100.0
@@ -121,7 +121,7 @@ def test_testzip_interrupted_midway_records_nothing_and_a_rerun_reaches_100(pref
     made = consolidate()
     settings = load_settings(stages_config, {})
     with Catalog.open(settings.catalog_path) as catalog:
-        subjects = [f"archive:{a.name}" for a in catalog.archives(set_name=made["set"])]
+        subjects = [f"archive:{a.name}" for a in catalog.archives(set_name=made.set_name)]
         before = sum(len([v for v in catalog.verifications(s) if v.kind == TESTZIP]) for s in subjects)
 
     real = archive_tasks.test_archive
@@ -144,17 +144,17 @@ def test_testzip_interrupted_midway_records_nothing_and_a_rerun_reaches_100(pref
                         lambda paths, password, *, workers, progress: real(paths, password, workers=1,
                                                                            progress=Interrupting(progress)))
     with pytest.raises(KeyboardInterrupt):
-        testzip(made["set"])
+        testzip(made.set_name)
     names, progress = _flow_run_facts(seen[0])
-    assert progress[f"testzip {made['set']}"] < 100.0  # an interrupted stage does not look finished
+    assert progress[f"testzip {made.set_name}"] < 100.0  # an interrupted stage does not look finished
     with Catalog.open(settings.catalog_path) as catalog:
         after = sum(len([v for v in catalog.verifications(s) if v.kind == TESTZIP]) for s in subjects)
         assert after == before  # nothing recorded for half a testzip
 
     monkeypatch.setattr(archive_tasks, "test_archive", real)
-    testzip(made["set"])
+    testzip(made.set_name)
     names, progress = _flow_run_facts(seen[1])
-    assert progress == {f"testzip {made['set']}": 100.0}
+    assert progress == {f"testzip {made.set_name}": 100.0}
     with Catalog.open(settings.catalog_path) as catalog:
         latest = [catalog.latest_verification(s, TESTZIP) for s in subjects]
         assert all(v.ok for v in latest)

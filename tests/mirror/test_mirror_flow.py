@@ -10,6 +10,7 @@ import pytest
 
 from icefloe.catalog import MIRROR_OK, Catalog
 from icefloe.config import load_settings
+from icefloe.mirror import MirrorSummary
 
 
 def fill(workspace: Path) -> None:
@@ -37,8 +38,8 @@ def test_flow_mirrors_every_partition_and_fails_naming_a_refused_one(
     config = configure(workspace, sshd, dest, concurrency=2, retries=0)
 
     summaries = mirror_partitions(config=str(config))
-    assert sorted(s["label"] for s in summaries) == ["photos-a", "photos-b"]
-    assert all(s["ok"] and s["files_transferred"] == 2 for s in summaries)
+    assert sorted(s.label for s in summaries) == ["photos-a", "photos-b"]
+    assert all(s.ok and s.files_transferred == 2 for s in summaries)
     for label in ("photos-a", "photos-b"):
         assert subprocess.run(["diff", "-r", str(workspace / label), str(dest / label)]).returncode == 0
     report = Artifact.get("mirror-photos-a")
@@ -82,7 +83,7 @@ def test_connection_refused_is_retried_then_reported_with_its_cause(
     config = configure(workspace, sshd, tmp_path, port=closed_port)
 
     @flow
-    def mirror_once() -> dict:
+    def mirror_once() -> MirrorSummary:
         return mirror_partition_task.with_options(retries=2, retry_delay_seconds=0)("photos-a", str(config))
 
     state = mirror_once(return_state=True)
