@@ -16,9 +16,9 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -33,6 +33,17 @@ DEFAULT_CONFIG = Path("icefloe.toml")
 MIB = 1024 * 1024
 
 DiscType = Literal["dvd+r", "dvd-r", "dvd+r-dl", "dvd-r-dl", "bd-r", "bd-r-dl", "none"]
+
+
+def _power_of_two_mib(value: int) -> int:
+    if value < 1 or value > 4096 or value & (value - 1):
+        raise ValueError(f"{value} is not a power of two from 1 to 4096 (MiB)")
+    return value
+
+
+# A vault's part and range sizes are 1 MiB x 2^n (each then has a tree hash); S3 takes them too.
+PowerOfTwoMiB = Annotated[int, AfterValidator(_power_of_two_mib)]
+
 SECRET_WORDS = ("password", "passphrase", "secret_key", "aws_secret_access_key", "aws_access_key_id")
 
 
@@ -110,7 +121,7 @@ class ColdstoreConfig(Section):
     prefix: str = "icefloe/"
     storage_class: Literal["DEEP_ARCHIVE", "GLACIER", "GLACIER_IR", "STANDARD"] = "DEEP_ARCHIVE"
     vault: str = "family-archive"
-    part_size_mib: int = 32
+    part_size_mib: PowerOfTwoMiB = 32
     concurrency: int = Field(8, ge=1, le=64)
     bandwidth_limit: str = "0"  # bytes per second, with an optional K/M/G suffix; "0" = none
     max_attempts: int = Field(6, ge=1, le=20)
@@ -118,13 +129,6 @@ class ColdstoreConfig(Section):
     # After every archive and clear, keep the catalog (sealed with the archive password) in the
     # bucket's STANDARD tier or as a vault archive, for `catalog rebuild` after a disaster.
     catalog_snapshots: bool = True
-
-    @field_validator("part_size_mib")
-    @classmethod
-    def _power_of_two(cls, value: int) -> int:
-        if value < 1 or value > 4096 or value & (value - 1):
-            raise ValueError(f"{value} is not a power of two from 1 to 4096 (MiB)")
-        return value
 
     @field_validator("bandwidth_limit")
     @classmethod
@@ -152,19 +156,13 @@ class PipelineConfig(Section):
 class RestoreConfig(Section):
     tier: Literal["Expedited", "Standard", "Bulk"] = "Bulk"
     days: int = Field(7, ge=1, le=365)
-    range_size_mib: int = 32  # download range; a power of two so each range has a tree hash
+    range_size_mib: PowerOfTwoMiB = 32  # download range
     download_concurrency: int = Field(4, ge=1, le=32)
     poll_first_s: float = Field(1.0, gt=0)
     poll_max_s: float = Field(900.0, gt=0)
     wait_timeout_h: float = Field(72.0, gt=0)
     keep_downloads: bool = False
 
-    @field_validator("range_size_mib")
-    @classmethod
-    def _range_power_of_two(cls, value: int) -> int:
-        if value < 1 or value > 4096 or value & (value - 1):
-            raise ValueError(f"{value} is not a power of two from 1 to 4096 (MiB)")
-        return value
     # USD per GB retrieved, by backend and tier; shown before a retrieval starts.
     prices: dict[str, float] = Field(
         default_factory=lambda: {

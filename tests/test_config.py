@@ -46,6 +46,7 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
             "partitions: label 'a' is used twice",
         ),
         ("[coldstore]\npart_size_mib = 48\n", "coldstore.part_size_mib: 48 is not a power of two"),
+        ("[restore]\nrange_size_mib = 3\n", "restore.range_size_mib: 3 is not a power of two"),
         ('[archive]\npassword = "hunter2"\n', "archive: 'password' must not be written"),
         ('[coldstore]\naws_secret_access_key = "x"\n', "coldstore: 'aws_secret_access_key'"),
         ('[archive]\ndisc = "floppy"\n', "archive.disc"),
