@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from icefloe_standin.apierror import ApiError, invalid_parameter, missing_parameter, not_found
 from icefloe_standin.records import (
@@ -179,15 +179,10 @@ class VaultStore:
         return upload
 
     def get_upload(self, vault: Vault, upload_id: str) -> Upload:
-        with self._lock:
-            upload = vault.uploads.get(upload_id)
-        if upload is None:
-            raise not_found(f"The upload ID was not found: {upload_id}")
-        return upload
+        return self._find(vault.uploads, upload_id, "upload")
 
     def list_uploads(self, vault: Vault) -> list[Upload]:
-        with self._lock:
-            return sorted(vault.uploads.values(), key=lambda u: (u.created, u.upload_id))
+        return self._oldest_first(vault.uploads)
 
     def upload_part(
         self,
@@ -330,19 +325,26 @@ class VaultStore:
                 vault.last_inventory = job.created
 
     def get_job(self, vault: Vault, job_id: str) -> Job:
-        with self._lock:
-            job = vault.jobs.get(job_id)
-        if job is None:
-            raise not_found(f"The job ID was not found: {job_id}")
-        return job
+        return self._find(vault.jobs, job_id, "job")
 
     def list_jobs(self, vault: Vault) -> list[Job]:
-        with self._lock:
-            return sorted(vault.jobs.values(), key=lambda j: (j.created, j.job_id))
+        return self._oldest_first(vault.jobs)
 
     def archives(self, vault: Vault) -> list[Archive]:
+        return self._oldest_first(vault.archives)
+
+    def _find(self, table: dict[str, Any], key: str, what: str) -> Any:
+        """``table[key]``, read under the lock; AWS's not-found error when it is not there."""
         with self._lock:
-            return sorted(vault.archives.values(), key=lambda a: (a.created, a.archive_id))
+            found = table.get(key)
+        if found is None:
+            raise not_found(f"The {what} ID was not found: {key}")
+        return found
+
+    def _oldest_first(self, table: dict[str, Any]) -> list[Any]:
+        """The values of ``table`` (keyed by their ids) as AWS lists them: by creation, then id."""
+        with self._lock:
+            return [item for _, item in sorted(table.items(), key=lambda kv: (kv[1].created, kv[0]))]
 
     # -- spooling ------------------------------------------------------------------------
 
