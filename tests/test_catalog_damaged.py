@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import icefloe, one_line_error
 from icefloe.catalog import Catalog
 from icefloe.errors import CatalogError
 
@@ -26,8 +25,7 @@ def test_the_cli_prints_one_line_for_a_damaged_catalog(workspace: Path) -> None:
     catalog = workspace / "work" / "catalog.sqlite"
     catalog.parent.mkdir()
     catalog.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))  # a header, then garbage
-    proc = subprocess.run([sys.executable, "-c", "from icefloe.cli import main; main()", "status"],
-                          cwd=workspace, capture_output=True, text=True, timeout=120)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 3 and len(lines) == 1, proc.stderr
-    assert lines[0].startswith("icefloe: the catalog ") and "catalog rebuild" in lines[0]
+    proc = icefloe("status", cwd=workspace)
+    line = one_line_error(proc)
+    assert proc.returncode == 3
+    assert line.startswith("icefloe: the catalog ") and "catalog rebuild" in line

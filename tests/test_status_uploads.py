@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import boto3
 
-MAIN = "from icefloe.cli import main; main()"
+from helpers import icefloe
 
 
 def status(workspace: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", MAIN, "status", *env.pop("args", ["--json"])], cwd=workspace,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200", **env})
+    return icefloe("status", *env.pop("args", ["--json"]), cwd=workspace, env=env, timeout=120)
 
 
 def test_an_upload_icefloe_did_not_start_is_shown(standin, workspace: Path) -> None:

@@ -13,10 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from helpers import MAIN
+from helpers import icefloe as run_icefloe
 from icefloe.catalog import Catalog
 from icefloe.clear.gates import check_gates
 from icefloe.lifecycle import (
@@ -31,13 +34,8 @@ from icefloe.lifecycle import (
     state_of,
 )
 
-MAIN = "from icefloe.cli import main; main()"
 ENV = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"}
-
-
-def icefloe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=cwd, env=ENV, capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+icefloe = partial(run_icefloe, env={"ICEFLOE_ARCHIVE_PASSWORD": "pw"})
 
 
 def slow_partition(workspace: Path) -> None:
@@ -128,7 +126,7 @@ def test_ctrl_c_midway_leaves_nothing_and_a_finished_set_is_never_rebuilt(worksp
 def test_abandon_is_a_command_and_the_gates_ignore_abandoned_sets(workspace: Path) -> None:
     (workspace / "photos-a" / "a.txt").write_text("first\n")
     first = json.loads(icefloe("consolidate", "photos-a", "--json", cwd=workspace).stdout)["set"]
-    listing = icefloe("sets", cwd=workspace)
+    listing = icefloe("sets", cwd=workspace, columns=80)
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
     assert lines[0].split() == ["SET", "STATE", "FILES", "SIZE", "VOL", "DISCS", "COPIES"]
@@ -183,11 +181,8 @@ def test_abandon_aborts_open_uploads_and_deletes_remote_copies(workspace: Path, 
         catalog.open_upload(UploadRecord(upload_id, "s3", "abandon-test", key, volume, st.st_size,
                                          st.st_mtime_ns, 8 << 20, "{}"))
         assert state_of(catalog, made["set"]) in (STORED, CONFIRMED)
-    proc = subprocess.run(
-        [sys.executable, "-c", MAIN, "sets", "abandon", made["set"], "--yes", "--delete-remote"],
-        cwd=workspace, env={**ENV, "AWS_ENDPOINT_URL": standin.url}, capture_output=True, text=True,
-        timeout=300, stdin=subprocess.DEVNULL,
-    )
+    proc = icefloe("sets", "abandon", made["set"], "--yes", "--delete-remote", cwd=workspace,
+                   env={"ICEFLOE_ARCHIVE_PASSWORD": "pw", "AWS_ENDPOINT_URL": standin.url})
     assert proc.returncode == 0, proc.stderr
     assert "1 open upload(s) aborted, 1 stored copy deleted" in proc.stderr
     assert s3.list_multipart_uploads(Bucket="abandon-test").get("Uploads", []) == []
