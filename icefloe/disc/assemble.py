@@ -122,12 +122,15 @@ def _add(
         raise UsageError(f"{entry.path}: unknown entry kind {entry.kind!r}")
 
 
-def extents(iso: pycdlib.PyCdlib) -> list[tuple[int, DiscEntry]]:
+def extents(iso: pycdlib.PyCdlib, *, settle: bool = True) -> list[tuple[int, DiscEntry]]:
     """Where each file's data goes: (byte offset in the image, entry), front to back.
 
-    Fixes the layout first, so the offsets are the ones pycdlib writes the metadata for.
+    Fixes the layout first, so the offsets are the ones pycdlib writes the metadata for;
+    ``settle=False`` reads them as they stand (after pycdlib has written the metadata, say),
+    which saves a second layout pass.
     """
-    iso.force_consistency()
+    if settle:
+        iso.force_consistency()
     out = []
     for ino in iso.inodes:
         if ino.get_data_length() > 0 and isinstance(ino.data_fp, _Unread):

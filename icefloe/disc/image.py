@@ -1,10 +1,9 @@
 """Write a disc image from a plan, and verify an image by reading every file back through UDF.
 
-Writing (``stream.py``): pycdlib writes the metadata, then each file's data is copied to its
-extent in one front-to-back pass, and the image's and every file's SHA-256 are computed in
-the same pass. The image is written under a
-temporary name, fsynced and renamed; a sidecar ``<image>.json`` (docs/disc.md) records its
-checksums.
+Writing (``stream.py``): pycdlib lays the image out and produces its metadata, then the image
+is written front to back in one pass with its SHA-256 computed on the way, and each file's
+too unless one is recorded for it. The image is written under a temporary name, fsynced
+and renamed; a sidecar ``<image>.json`` (docs/disc.md) records its checksums.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from icefloe.disc.assemble import extents, laid_out, measure
 from icefloe.disc.capacity import SECTOR
 from icefloe.disc.entries import FILE, DiscPlan
 from icefloe.disc.recovery import with_recovery
-from icefloe.disc.stream import EMPTY_SHA256, MetadataWriter, copy_files, hash_extents
+from icefloe.disc.stream import EMPTY_SHA256, MetadataWriter, hash_extents, write_image
 from icefloe.errors import ChecksumMismatch, InputUnreadable, NotEnoughSpace, TooLarge
 from icefloe.fsutil import atomic_output, atomic_write_bytes, remove_leftovers
 from icefloe.progress import NullProgress, Progress
@@ -45,7 +44,8 @@ class ImageInfo:
     """A written image: where it is, its size and checksum, and each file's checksum.
 
     ``files`` pairs each file's path in the image's UDF tree (the real name, unless UDF had
-    to shorten it) with the SHA-256 of the data written for it.
+    to shorten it) with its SHA-256: the one recorded for it (``DiscEntry.sha256``), else
+    that of the data written for it. ``verify_image`` reads each file back against it.
     """
 
     path: str
@@ -97,8 +97,9 @@ def build_image(
 
     A plan with ``redundancy`` gets its PAR2 recovery files first (disc/recovery.py), made in
     a temporary folder beside the image and removed once the image is written.
-    Raises NotEnoughSpace before writing, FileChanged if a source changed meanwhile, and
-    ChecksumMismatch if a file's data differs from the checksum recorded for it.
+    Raises NotEnoughSpace before writing and FileChanged if a source changed meanwhile. A
+    file's recorded checksum is not computed again: verify the image (``verify_image``),
+    which refuses a file whose data differs from it.
     """
     out_path = Path(out_path)
     if plan.redundancy <= 0:
@@ -133,11 +134,11 @@ def _build(
         progress.on_queued(plan.size, out_path.name)
         try:
             with atomic_output(out_path, mode=0o600) as handle:  # owner-only, as the catalog
-                fd = handle.fileno()
-                _write_metadata(iso, fd, out_path.name)
-                if extents(iso) != placed:
+                metadata = _metadata(iso, out_path.name)
+                if extents(iso, settle=False) != placed:
                     raise RuntimeError("pycdlib moved file data while writing the metadata")
-                image_sha, shas = copy_files(fd, placed, sectors * SECTOR, progress.on_progress)
+                fd = handle.fileno()
+                image_sha, shas = write_image(fd, sectors * SECTOR, metadata, placed, progress.on_progress)
                 size = os.fstat(fd).st_size
         finally:
             progress.on_done()
@@ -156,20 +157,23 @@ def _build(
     return info
 
 
-def _write_metadata(iso: pycdlib.PyCdlib, fd: int, name: str) -> None:
-    """Everything pycdlib writes except the files' data, which ``copy_files`` copies faster.
+def _metadata(iso: pycdlib.PyCdlib, name: str) -> list[tuple[int, bytes]]:
+    """Everything pycdlib writes except the files' data, which ``write_image`` copies faster:
+    (offset, bytes) in image order.
 
     pycdlib copies each inode's data in its write loop; with the inode list emptied for the
     call it writes only descriptors, directory records and UDF entries.
     """
     inodes = iso.inodes
     iso.inodes = []
+    writer = MetadataWriter()
     try:
-        iso.write_fp(MetadataWriter(fd))
+        iso.write_fp(writer)
     except PyCdlibException as exc:
         raise InputUnreadable(f"cannot write {name}: {exc}") from None
     finally:
         iso.inodes = inodes
+    return writer.pieces()
 
 
 def write_sidecar(info: ImageInfo, plan: DiscPlan | None = None) -> Path:
@@ -268,7 +272,8 @@ def verify_image(
                 if got != want:
                     raise ChecksumMismatch(
                         f"{path} reads back from {image_path.name} with SHA-256 {got}, expected "
-                        f"{want}: the image is damaged; build it again"
+                        f"{want}: the image, or the file it was written from, is damaged; build "
+                        "it again, and if that fails the same way, make the archive again"
                     )
         except (PyCdlibException, struct.error, ValueError) as exc:
             raise ChecksumMismatch(f"{image_path.name} is damaged ({exc}); build it again") from None

@@ -26,11 +26,18 @@ Extra = tuple[str, "bytes | Path"]
 
 
 def plan_tree(
-    root: Path, disc_type: str, *, capacity: int | None = None, name: str | None = None
+    root: Path, disc_type: str, *, capacity: int | None = None, name: str | None = None,
+    checksums: Mapping[str, str] | None = None,
 ) -> DiscPlan:
-    """One disc holding the folder tree under ``root`` as it is (no restore kit)."""
+    """One disc holding the folder tree under ``root`` as it is (no restore kit).
+
+    ``checksums`` maps disc paths to SHA-256s known beforehand; the image builder takes them
+    instead of computing them, and ``verify_image`` holds the files to them.
+    """
     cap = capacity_sectors(disc_type, capacity)
     entries = scan_tree(root)
+    if checksums:
+        entries = [replace(e, sha256=checksums.get(e.path)) if e.kind == FILE else e for e in entries]
     name = name or Path(root).resolve().name or "disc"
     files = [e for e in entries if e.kind == FILE]
     if files:

@@ -95,7 +95,7 @@ def record_image(catalog: Catalog, info: ImageInfo) -> ImageRecord:
 
 def recorded_images(catalog: Catalog, set_name: str, disc_type: str) -> list[ImageInfo]:
     """The set's images when every disc of ``disc_type`` is recorded and still on disk as
-    recorded (size and sidecar checksum); else []."""
+    recorded (size and sidecar checksum), and none failed its last verification; else []."""
     records = sorted(catalog.images(set_name), key=lambda r: r.disc_index)
     if not records or any(r.disc_type != disc_type for r in records):
         return []
@@ -111,6 +111,9 @@ def recorded_images(catalog: Catalog, set_name: str, disc_type: str) -> list[Ima
         except UsageError:
             return []
         if info.sha256 != record.sha256:
+            return []
+        checked = catalog.latest_verification(image_subject(record.name), IMAGE_VERIFIED)
+        if checked is not None and not checked.ok:  # e.g. a volume that differs from its record
             return []
         infos.append(info)
     return infos

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,9 +61,24 @@ def test_a_volume_that_changed_since_it_was_recorded_is_refused(catalog, tmp_pat
     data[100] ^= 0xFF
     volumes[0].write_bytes(bytes(data))
     out = tmp_path / "discs"
+    [info] = build_set_images(catalog, "photos-a-1", "dvd+r", out)  # takes the recorded checksum
+    subject = f"image:{info.name}"
+    with pytest.raises(ChecksumMismatch, match=f"{volumes[0].name} reads back"):
+        verify_recorded_image(catalog, info.path)
+    assert not catalog.latest_verification(subject, IMAGE_VERIFIED).ok
+    # A failed image is built again, not carried forward; its volume is still damaged.
+    first = os.stat(info.path).st_ino
+    [again] = build_set_images(catalog, "photos-a-1", "dvd+r", out)
+    assert os.stat(again.path).st_ino != first
     with pytest.raises(ChecksumMismatch, match=volumes[0].name):
-        build_set_images(catalog, "photos-a-1", "dvd+r", out)
-    assert not any(out.iterdir())
+        verify_recorded_image(catalog, again.path)
+    # Put right, the rebuilt image passes.
+    data[100] ^= 0xFF
+    volumes[0].write_bytes(bytes(data))
+    [good] = build_set_images(catalog, "photos-a-1", "dvd+r", out)
+    verify_recorded_image(catalog, good.path)
+    assert catalog.latest_verification(subject, IMAGE_VERIFIED).ok
+    assert build_set_images(catalog, "photos-a-1", "dvd+r", out) == [good]  # now carried forward
 
 
 def test_verification_checks_the_sidecar_against_the_catalog(catalog, tmp_path: Path) -> None:
