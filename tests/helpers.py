@@ -26,6 +26,17 @@ def sha_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def create_container(endpoint_url: str, backend: str, name: str) -> str:
+    """A vault ("glacier") or bucket ("s3") on the stand-in; the [coldstore] line naming it."""
+    import boto3
+
+    if backend == "glacier":
+        boto3.client("glacier", endpoint_url=endpoint_url).create_vault(vaultName=name)
+        return f'vault = "{name}"'
+    boto3.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=name)
+    return f'bucket = "{name}"'
+
+
 def icefloe(*args: str, cwd: Path, env: Mapping[str, str] | None = None, drop: tuple[str, ...] = (),
             columns: int = 200, timeout: float = 300) -> subprocess.CompletedProcess:
     """``icefloe ARGS`` in a subprocess with no terminal (it never waits for a prompt), as wide

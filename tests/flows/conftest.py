@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import boto3
 import pytest
 
+from helpers import create_container
 from icefloe.sample import make_sample_partition
 
 
@@ -20,12 +20,7 @@ def pipeline_config(workspace: Path, standin) -> Callable[..., Path]:
     """
 
     def make(backend: str, container: str, *, size_mib: int = 6, seed: int = 7, coldstore: str = "") -> Path:
-        if backend == "glacier":
-            boto3.client("glacier", endpoint_url=standin.url).create_vault(vaultName=container)
-            where = f'vault = "{container}"'
-        else:
-            boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=container)
-            where = f'bucket = "{container}"'
+        where = create_container(standin.url, backend, container)
         make_sample_partition(workspace / "photos-a", size_mib=size_mib, seed=seed)
         (workspace / "offsite").mkdir(exist_ok=True)
         config = workspace / "icefloe.toml"

@@ -10,7 +10,6 @@ the work folder that looks complete without being a recorded output.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -25,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from helpers import MAIN, create_container, icefloe, sha_hex
 from icefloe.catalog import INVENTORY_SEEN, Catalog
 from icefloe.coldstore.description import Description, parse_description
 from icefloe.config import Settings, load_settings
@@ -36,15 +36,10 @@ from icefloe.snapshot import is_snapshot_name
 
 LABELS = ("photos-a", "photos-b")
 KIB = 1024
-MAIN = "from icefloe.cli import main; main()"
 # Stages a power cut is aimed at, and how each shows from outside the process.
 STAGES = ("consolidate", "image", "upload", "complete")
 PARTIAL_MARKS = (".part", ".partial")
 _NO_NAME = Description(name="", size=0, sha256="0" * 64, created="")
-
-
-def sha_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -82,12 +77,7 @@ class Season:
     def create(cls, root: Path, backend: str, standin: Any, api_url: str, seed: int,
                password: str | None = None) -> Season:
         container = f"season-{backend}-{seed}".lower()
-        if backend == "glacier":
-            boto3.client("glacier", endpoint_url=standin.url).create_vault(vaultName=container)
-            where = f'vault = "{container}"'
-        else:
-            boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=container)
-            where = f'bucket = "{container}"'
+        where = create_container(standin.url, backend, container)
         for label in LABELS:
             (root / label).mkdir(parents=True)
             (root / label / ".icefloe-partition").write_text(label + "\n")
@@ -166,8 +156,7 @@ class Season:
         return waiting + ([full] if full and full not in waiting else [])
 
     def icefloe(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=self.root, env=self.env(),
-                              capture_output=True, text=True, timeout=timeout)
+        return icefloe(*args, cwd=self.root, env=self.env(), drop=("ICEFLOE_ARCHIVE_PASSWORD",), timeout=timeout)
 
     def archive(self, day: int, label: str) -> None:
         if not self.retried:

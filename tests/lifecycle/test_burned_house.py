@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
-from season import LABELS, MAIN, Season, sha_hex
+from helpers import icefloe, sha_hex
+from season import LABELS, Season
 
 PASSWORD = "correct horse battery staple"
 
@@ -116,9 +115,8 @@ def test_after_a_fire_the_catalog_and_every_photo_come_back(prefect_harness, sta
     machine.mkdir()
     env = {k: v for k, v in season.env().items() if k != "ICEFLOE_CONFIG"}
     where = ("--bucket", season.container) if backend == "s3" else ("--vault", season.container)
-    recovered = subprocess.run(
-        [sys.executable, "-c", MAIN, "recover", *where, "--to", "everything", "--yes", "--wait", *fresh],
-        cwd=machine, env=env, capture_output=True, text=True, timeout=600)
+    recovered = icefloe("recover", *where, "--to", "everything", "--yes", "--wait", *fresh, cwd=machine, env=env,
+                        drop=("ICEFLOE_CONFIG",), timeout=600)
     assert recovered.returncode == 0, recovered.stderr
     assert (machine / "icefloe.toml").exists()
     # The cost and time of retrieving everything, first (jobs still valid are reused instead).
