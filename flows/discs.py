@@ -11,7 +11,6 @@ when a disc is damaged or the household did not answer within ``wait_hours``.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prefect import flow, pause_flow_run
 from prefect.artifacts import create_markdown_artifact
@@ -20,7 +19,7 @@ from prefect.input import RunInput
 
 from flows.stages import names_failed_stage
 from icefloe.catalog import DiscCheck
-from icefloe.disc.check import damage_verdict
+from icefloe.disc.check import DiscsChecked, damage_verdict
 from icefloe.errors import DeviceError, UsageError
 from tasks.common import artifact_key, settings_for
 from tasks.disccheck import check_disc_task, discs_due_task
@@ -41,7 +40,7 @@ def check_discs(
     drive: str | None = None,
     older_than_days: float = 365,
     wait_hours: float = 7 * 24,
-) -> dict[str, Any]:
+) -> DiscsChecked:
     """Ask for each disc not checked for a year, read it, record its margin.
 
     Args:
@@ -56,31 +55,31 @@ def check_discs(
     drive = drive or (burner if burner.startswith("/dev/") else "/dev/sr0")
     due = discs_due_task(config, older_than_days)
     deadline = time.monotonic() + wait_hours * 3600
-    checked: list[dict[str, Any]] = []
+    checked: list[DiscCheck] = []
     skipped: list[str] = []
     for index, disc in enumerate(due, start=1):
-        ask = (f"Yearly disc check, disc {index} of {len(due)}: take {disc['disc']} (set "
-               f"{disc['set']}) out of the safe, put it in the drive, then confirm.")
+        ask = (f"Yearly disc check, disc {index} of {len(due)}: take {disc.disc} (set "
+               f"{disc.set_name}) out of the safe, put it in the drive, then confirm.")
         while True:
-            answer = _ask(ask, drive, deadline, [d["disc"] for d in due[index - 1:]], wait_hours)
+            answer = _ask(ask, drive, deadline, [d.disc for d in due[index - 1:]], wait_hours)
             if answer.skip:
-                skipped.append(disc["disc"])
+                skipped.append(disc.disc)
                 break
             try:
                 result = check_disc_task(answer.path, config)
             except UsageError as exc:  # not a disc, no disc in the drive: ask again
-                ask = f"{exc.message}. Disc {index} of {len(due)} is {disc['disc']}: put it in, then confirm."
+                ask = f"{exc.message}. Disc {index} of {len(due)} is {disc.disc}: put it in, then confirm."
                 continue
             checked.append(result)
-            if result["disc"] == disc["disc"]:
+            if result.disc == disc.disc:
                 break
-            ask = (f"That was {result['disc']} (its check is recorded too). Disc {index} of "
-                   f"{len(due)} is {disc['disc']}: put it in, then confirm.")
+            ask = (f"That was {result.disc} (its check is recorded too). Disc {index} of "
+                   f"{len(due)} is {disc.disc}: put it in, then confirm.")
     _report(checked, skipped)
-    verdict = damage_verdict([DiscCheck(**c) for c in checked])
+    verdict = damage_verdict(checked)
     if verdict is not None:
         raise verdict
-    return {"due": [d["disc"] for d in due], "checked": [c["disc"] for c in checked], "skipped": skipped}
+    return DiscsChecked(tuple(d.disc for d in due), tuple(c.disc for c in checked), tuple(skipped))
 
 
 def _ask(ask: str, drive: str, deadline: float, left: list[str], wait_hours: float) -> DiscInDrive:
@@ -96,10 +95,10 @@ def _ask(ask: str, drive: str, deadline: float, left: list[str], wait_hours: flo
         raise late from None
 
 
-def _report(checked: list[dict[str, Any]], skipped: list[str]) -> None:
+def _report(checked: list[DiscCheck], skipped: list[str]) -> None:
     lines = ["| disc | result | margin (recovery blocks) |", "|---|---|---|"]
-    lines += [f"| {c['disc']} | {'ok' if c['ok'] else 'DAMAGED'}: {c['detail']} | {c['margin_blocks']} of "
-              f"{c['recovery_blocks']} |" for c in checked]
+    lines += [f"| {c.disc} | {'ok' if c.ok else 'DAMAGED'}: {c.detail} | {c.margin_blocks} of "
+              f"{c.recovery_blocks} |" for c in checked]
     lines += [f"| {d} | skipped: not checked | |" for d in skipped]
     create_markdown_artifact("\n".join(lines), key=artifact_key("yearly-disc-check"),
                              description="The discs read this year, and their recovery margin")

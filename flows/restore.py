@@ -13,12 +13,13 @@ After losing the catalog, run the `rebuild-catalog` flow (or `icefloe catalog re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import flow
 from prefect.logging import get_run_logger
 
 from flows.stages import names_failed_stage
+from icefloe.restore import RebuildResult
+from icefloe.restore.run import RestoreRun
 from tasks.restore import (
     download_volume_task,
     extract_set_task,
@@ -29,31 +30,31 @@ from tasks.restore import (
 
 
 def _restore(target: str, partition: bool, to: str, wait: bool, config: str | None,
-             path: str | None = None, tier: str | None = None) -> dict[str, Any]:
+             path: str | None = None, tier: str | None = None) -> RestoreRun:
     volumes = request_retrievals_task(target, partition=partition, tier=tier, config=config)
-    sets = list(dict.fromkeys(v["set"] for v in volumes))
+    sets = list(dict.fromkeys(v.set_name for v in volumes))
     if not wait:
-        pending = [v["archive"] for v in volumes if not v["local"] and v["job_status"] != "Succeeded"]
+        pending = tuple(v.archive for v in volumes if not v.ready)
         if pending:
             get_run_logger().info("%d retrievals running; run this flow again later to continue", len(pending))
-            return {"pending": pending, "restored": []}
+            return RestoreRun(pending, ())
     extracts = []
     for set_name in sets:
         downloads = []
-        for v in (v for v in volumes if v["set"] == set_name):
-            if v["local"]:
-                downloads.append(v["local"])
+        for v in (v for v in volumes if v.set_name == set_name):
+            if v.local:
+                downloads.append(v.local)
                 continue
-            ready = wait_for_job_task.submit(v["job_id"], config=config)
-            downloads.append(download_volume_task.submit(v["archive"], config=config, wait_for=[ready]))
+            ready = wait_for_job_task.submit(v.job_id, config=config)
+            downloads.append(download_volume_task.submit(v.archive, config=config, wait_for=[ready]))
         dest = str(Path(to) / set_name) if partition else to
         extracts.append(extract_set_task.submit(set_name, downloads, dest, config=config, select=path))
-    return {"pending": [], "restored": [e.result() for e in extracts]}
+    return RestoreRun((), tuple(e.result() for e in extracts))
 
 
 @flow(name="restore-partition", flow_run_name="restore {label} to {to}", description=__doc__)
 @names_failed_stage
-def restore_partition(label: str, to: str, wait: bool = True, config: str | None = None) -> dict[str, Any]:
+def restore_partition(label: str, to: str, wait: bool = True, config: str | None = None) -> RestoreRun:
     """Restore every archive set of partition `label` into `to/<set>`; `config` names an icefloe.toml."""
     return _restore(label, True, to, wait, config)
 
@@ -61,7 +62,7 @@ def restore_partition(label: str, to: str, wait: bool = True, config: str | None
 @flow(name="restore-archive", flow_run_name="restore {name} to {to}")
 @names_failed_stage
 def restore_archive(name: str, to: str, wait: bool = True, path: str | None = None,
-                    config: str | None = None) -> dict[str, Any]:
+                    config: str | None = None) -> RestoreRun:
     """Restore one archive set (named by the set or any of its archives) into `to`; `path` is a
     glob selecting entries (e.g. `photos/2019/*`)."""
     return _restore(name, False, to, wait, config, path=path)
@@ -69,6 +70,6 @@ def restore_archive(name: str, to: str, wait: bool = True, path: str | None = No
 
 @flow(name="rebuild-catalog", flow_run_name="rebuild catalog")
 @names_failed_stage
-def rebuild_catalog(wait: bool = True, config: str | None = None) -> dict[str, Any]:
+def rebuild_catalog(wait: bool = True, config: str | None = None) -> RebuildResult:
     """Recreate the catalog from the vault's inventory or the bucket's listing (disaster recovery)."""
     return rebuild_catalog_task(wait=wait, config=config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.stages import names_failed_stage
+from icefloe.summary import Summary
 from tasks.watch import emit_concerns_task, emit_summary_task
 
 
@@ -27,7 +28,7 @@ def watch_partitions(config: str | None = None) -> list[str]:
 @flow(name="weekly-summary", flow_run_name="weekly summary",
       description="The week in plain words: is everything safe, what was archived, what it costs.")
 @names_failed_stage
-def weekly_summary(config: str | None = None) -> dict[str, str]:
+def weekly_summary(config: str | None = None) -> Summary:
     """Emit the weekly summary; the "icefloe: weekly summary" automation sends it.
 
     Args:

@@ -7,7 +7,7 @@ from prefect.events import emit_event
 from prefect.logging import get_run_logger
 
 from icefloe.catalog import Catalog
-from icefloe.summary import weekly_summary
+from icefloe.summary import Summary, weekly_summary
 from icefloe.watch import concerns
 from tasks.common import settings_for, stage
 
@@ -32,7 +32,7 @@ def emit_concerns_task(config: str | None = None) -> list[str]:
 
 
 @stage(name="emit-summary", task_run_name="weekly summary")
-def emit_summary_task(config: str | None = None) -> dict[str, str]:
+def emit_summary_task(config: str | None = None) -> Summary:
     """The weekly summary as one event, which the "icefloe: weekly summary" automation sends."""
     settings = settings_for(config)
     with Catalog.open(settings.catalog_path) as catalog:
@@ -43,4 +43,4 @@ def emit_summary_task(config: str | None = None) -> dict[str, str]:
         payload={"subject": found.subject, "message": found.body},
     )
     get_run_logger().info("%s\n%s", found.subject, found.body)
-    return {"subject": found.subject, "body": found.body}
+    return found

@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,8 +122,18 @@ def record_check(catalog: Catalog, check: DiscCheck) -> DiscCheck:
     return check
 
 
-def discs_due(catalog: Catalog, now: datetime | None = None, every: timedelta = CHECK_EVERY) -> list[dict]:
-    """The set's discs (from the recorded images) not checked within ``every``, oldest first."""
+@dataclass(frozen=True, slots=True)
+class DueDisc:
+    """A disc whose yearly check is due: its name, its set, and its last check if it had one."""
+
+    disc: str
+    set_name: str
+    last_checked: str | None
+    last_ok: bool | None
+
+
+def due_discs(catalog: Catalog, now: datetime | None = None, every: timedelta = CHECK_EVERY) -> list[DueDisc]:
+    """The discs (from the recorded images) not checked within ``every``, oldest check first."""
     now = now or datetime.now(UTC)
     due = []
     for image in catalog.images():
@@ -131,10 +142,23 @@ def discs_due(catalog: Catalog, now: datetime | None = None, every: timedelta = 
         last = checks[-1] if checks else None
         since = datetime.fromisoformat(last.checked_at if last else image.created_at)
         if now - since > every:
-            due.append({"disc": disc, "set": image.set_name,
-                        "last_checked": last.checked_at if last else None,
-                        "last_ok": last.ok if last else None})
-    return sorted(due, key=lambda d: d["last_checked"] or "")
+            due.append(DueDisc(disc, image.set_name, last.checked_at if last else None, last.ok if last else None))
+    return sorted(due, key=lambda d: d.last_checked or "")
+
+
+def discs_due(catalog: Catalog, now: datetime | None = None, every: timedelta = CHECK_EVERY) -> list[dict]:
+    """``due_discs`` as JSON: ``disc``, ``set``, ``last_checked``, ``last_ok`` (`icefloe status --json`)."""
+    return [{"disc": d.disc, "set": d.set_name, "last_checked": d.last_checked, "last_ok": d.last_ok}
+            for d in due_discs(catalog, now, every)]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscsChecked:
+    """What a yearly disc check did: the discs that were due, those read, those skipped."""
+
+    due: tuple[str, ...]
+    checked: tuple[str, ...]
+    skipped: tuple[str, ...]
 
 
 def damage_verdict(results: list[DiscCheck]) -> ChecksumMismatch | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from icefloe import manifest as mf
 from icefloe.catalog import Catalog
+from icefloe.errors import InputNotFound, RetrievalPending
 from icefloe.progress import NullProgress, Progress
 from icefloe.restore.download import Downloaded
 from icefloe.restore.extract import ExtractReport, extract_set
@@ -30,11 +31,11 @@ from icefloe.restore.options import RestoreOptions
 from icefloe.restore.repair import check_and_repair, staging_for
 from icefloe.restore.retrieval import (
     RestorePlan,
-    RetrievalPending,
     download_path,
     fetch_volume,
     pending_message,
     refresh,
+    volume_need,
     wait_for_job,
 )
 from icefloe.restore.sources import VolumeSource, file_source, fill_holes, gather_discs
@@ -74,6 +75,50 @@ def learn_manifest(catalog: Catalog, set_name: str, manifest: mf.Manifest | None
         manifest.catalog_entries(),
     )
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRun:
+    """What a restore run did: the volumes still being retrieved (a run without ``wait``
+    stops there), or each set's extraction report."""
+
+    pending: tuple[str, ...]
+    restored: tuple[ExtractReport, ...]
+
+
+def download_volume(store, catalog: Catalog, archive: str, *, download_dir: Path, options: RestoreOptions,
+                    progress: Progress | None = None) -> tuple[str, Downloaded | None]:
+    """One retrieved volume of the catalog's archive ``archive``, downloaded (ranged, verified,
+    resumable) unless a verified copy is already local: its path, and what the download did
+    (None when nothing was fetched)."""
+    record = catalog.get_archive(archive)
+    if record is None:
+        raise InputNotFound(f"the catalog has no archive {archive!r}")
+    need = volume_need(store, catalog, record, download_dir)
+    got = fetch_volume(store, need, download_dir=download_dir, options=options, progress=progress)
+    return (got.path if got is not None else need.local or ""), got
+
+
+def extract_downloaded(catalog: Catalog, set_name: str, volumes: Sequence[str], to: Path, *,
+                       password: str | None, download_dir: Path, keep_downloads: bool,
+                       select: str | None = None, overwrite: bool = False,
+                       progress: Progress | None = None) -> ExtractReport:
+    """Extract a set from its volume files into ``to``, each volume checked against the
+    catalog's SHA-256 and every file against the manifest, which the catalog learns when it
+    lacked it. After a clean restore the volumes downloaded into ``download_dir`` are removed
+    (unless ``keep_downloads``); after a problem they stay, so no retrieval is paid twice.
+    The report comes without its manifest, small enough to keep as a run's result."""
+    records = {a.name: a for a in catalog.archives(set_name=set_name)}
+    sources = [file_source(Path(p), records[Path(p).name].sha256 if Path(p).name in records else None)
+               for p in volumes]
+    report = extract_set(sources, to, password=password, set_name=set_name, select=select,
+                         overwrite=overwrite, progress=progress)
+    learn_manifest(catalog, set_name, report.manifest)
+    if report.ok and not keep_downloads:
+        for path in map(Path, volumes):
+            if path.is_relative_to(download_dir):
+                path.unlink(missing_ok=True)
+    return replace(report, manifest=None)
 
 
 def target_for(to: Path, set_name: str, *, per_set: bool) -> Path:

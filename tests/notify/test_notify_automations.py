@@ -296,6 +296,7 @@ def test_the_yearly_disc_check_asks_for_the_disc_and_records_it(channels):
 
     from flows.discs import check_discs
     from icefloe.catalog import Catalog
+    from icefloe.disc.check import DiscsChecked
     from icefloe.config import load_settings
 
     hook, mail, config = channels
@@ -315,7 +316,7 @@ def test_the_yearly_disc_check_asks_for_the_disc_and_records_it(channels):
     resume_flow_run(run_id, run_input={"path": str(image)})
     run.join(120)
     assert outcome and outcome[0].is_completed(), outcome
-    assert outcome[0].result() == {"due": [disc], "checked": [disc], "skipped": []}
+    assert outcome[0].result() == DiscsChecked(due=(disc,), checked=(disc,), skipped=())
     with Catalog.open(load_settings(yearly).catalog_path) as catalog:
         [check] = catalog.disc_checks(disc)
     assert check.ok and check.source == str(image) and check.margin_blocks > 0
@@ -329,5 +330,5 @@ def test_the_weekly_summary_reaches_every_channel(channels):
     (weekly.parent / "photos-a" / "new.jpg").write_bytes(b"photo")
     sent = weekly_summary(config=str(weekly))
     subject, body = _one_each(hook, mail, lambda s, b: s.startswith("icefloe weekly:"), timeout=60)
-    assert subject == sent["subject"] and "Nothing new was archived this week." in body
+    assert subject == sent.subject and "Nothing new was archived this week." in body
     assert "1 file" in body and "household page" in body
