@@ -248,6 +248,19 @@ def open_local(path: Path) -> Iterator[LocalFile]:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class UploadRequest:
+    """What :meth:`ColdStore.upload` was asked, beyond the file itself."""
+
+    name: str | None
+    description: str | None
+    partition: str | None
+    sha256: str | None
+    part_size: int  # bytes wanted; a backend raises it to its minimum or for a huge file
+    concurrency: int
+    force: bool
+
+
 class ColdStore(ABC):
     """One vault or one bucket (under a key prefix), with the verbs icefloe needs."""
 
@@ -262,7 +275,6 @@ class ColdStore(ABC):
     def check_container(self) -> None:
         """Raise ContainerMissing (saying how to create it) unless the vault/bucket exists."""
 
-    @abstractmethod
     def upload(
         self,
         path: Path,
@@ -283,6 +295,18 @@ class ColdStore(ABC):
         catalog records is checked with the service first (:meth:`check_copy`); ``force``
         sends the file again all the same.
         """
+        concurrency = concurrency or self.cfg.concurrency
+        if concurrency < 1:
+            raise UsageError(f"concurrency must be at least 1, not {concurrency}")
+        request = UploadRequest(name=name, description=description, partition=partition, sha256=sha256,
+                                part_size=part_size or self.cfg.part_size, concurrency=concurrency,
+                                force=force)
+        with open_local(Path(path)) as f:
+            return self._upload(f, request, progress_or_null(progress))
+
+    @abstractmethod
+    def _upload(self, f: LocalFile, request: UploadRequest, progress: Progress) -> StoredArchive:
+        """Store the open file ``f`` as ``request`` asks: the backend's part of :meth:`upload`."""
 
     @abstractmethod
     def check_copy(self, copy: CopyRecord) -> str | None:

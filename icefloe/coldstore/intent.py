@@ -16,7 +16,7 @@ from pathlib import Path
 from icefloe.catalog import SERVER_CHECKSUM, Catalog, CopyRecord
 from icefloe.config import ColdstoreConfig
 from icefloe.errors import UsageError
-from icefloe.coldstore.base import LocalFile, StoredArchive
+from icefloe.coldstore.base import LocalFile, StoredArchive, UploadRequest
 from icefloe.progress import Progress
 from icefloe.coldstore.description import (
     Description,
@@ -45,17 +45,9 @@ def local_key(path: Path) -> str:
     return str(Path(path).resolve())
 
 
-def decide(
-    catalog: Catalog,
-    cfg: ColdstoreConfig,
-    f: LocalFile,
-    *,
-    name: str | None,
-    description: str | None,
-    partition: str | None,
-    sha256: str | None,
-) -> Intent:
+def decide(catalog: Catalog, cfg: ColdstoreConfig, f: LocalFile, request: UploadRequest) -> Intent:
     """Name, partition and SHA-256 from the caller, else from the catalog, else from the file."""
+    name, description, partition, sha256 = request.name, request.description, request.partition, request.sha256
     if description is not None:
         check_user_description(description)
     if sha256 is not None:

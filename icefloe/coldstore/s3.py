@@ -23,7 +23,6 @@ import base64
 import hashlib
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from icefloe.catalog import Catalog, CopyRecord, PartReceipt, UploadRecord
 from icefloe.config import ColdstoreConfig
@@ -39,10 +38,9 @@ from icefloe.coldstore.base import (
     LocalFile,
     OpenUpload,
     StoredArchive,
+    UploadRequest,
     differs_error,
-    open_local,
     plan_part_size,
-    progress_or_null,
 )
 from icefloe.coldstore.intent import Intent, already_stored, decide, local_key, record_stored, resumed_intent
 from icefloe.coldstore.pump import Budget, Part, PartLog, send_body, send_parts, shared_budget
@@ -105,57 +103,37 @@ class S3Store(S3Resume, S3Jobs, ColdStore):
 
     # -- upload ----------------------------------------------------------------------------
 
-    def upload(
-        self,
-        path: Path,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        partition: str | None = None,
-        sha256: str | None = None,
-        part_size: int | None = None,
-        concurrency: int | None = None,
-        progress: Progress | None = None,
-        force: bool = False,
-    ) -> StoredArchive:
-        progress = progress_or_null(progress)
-        concurrency = concurrency or self.cfg.concurrency
-        if concurrency < 1:
-            raise UsageError(f"concurrency must be at least 1, not {concurrency}")
-        with open_local(Path(path)) as f:
-            wanted = part_size or self.cfg.part_size
-            part = plan_part_size(f.size, wanted, min_part=S3_MIN_PART, max_part=S3_MAX_PART,
-                                  max_parts=S3_MAX_PARTS)
-            records = self._recorded_uploads(f)
-            if records and not force:  # the metadata an interrupted upload already sent
-                newest = records[-1]
-                intent = resumed_intent(self.catalog, f, name_of(newest.key, self.prefix),
-                                        newest.description, sha256)
-            else:
-                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
-                                partition=partition, sha256=sha256)
-            stored = None if force else already_stored(self, f, intent, progress)
-            if stored is not None:
-                return stored
-            budget = self._budget(concurrency, max(wanted, S3_MIN_PART))
-            for record in reversed(records):  # newest first; older ones wait for the cleanup
-                held = self._held_parts(record)
-                if held is None:
-                    continue
-                intent = resumed_intent(self.catalog, f, name_of(record.key, self.prefix),
-                                        record.description, sha256)
-                return self._multipart(f, intent, record.key, record.part_size, budget, progress,
-                                       record.upload_id, held)
-            if records:
-                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
-                                partition=partition, sha256=sha256)
-            key = self.key_for(intent.name)
-            adopted = None if force else self._adopt_existing(key, f, intent)
-            if adopted is not None:
-                return adopted
-            if f.size <= part:
-                return self._single(f, intent, key, budget, progress)
-            return self._multipart(f, intent, key, part, budget, progress, None, ({}, PART_CHECKSUM))
+    def _upload(self, f: LocalFile, request: UploadRequest, progress: Progress) -> StoredArchive:
+        part = plan_part_size(f.size, request.part_size, min_part=S3_MIN_PART, max_part=S3_MAX_PART,
+                              max_parts=S3_MAX_PARTS)
+        records = self._recorded_uploads(f)
+        if records and not request.force:  # the metadata an interrupted upload already sent
+            newest = records[-1]
+            intent = resumed_intent(self.catalog, f, name_of(newest.key, self.prefix),
+                                    newest.description, request.sha256)
+        else:
+            intent = decide(self.catalog, self.cfg, f, request)
+        stored = None if request.force else already_stored(self, f, intent, progress)
+        if stored is not None:
+            return stored
+        budget = self._budget(request.concurrency, max(request.part_size, S3_MIN_PART))
+        for record in reversed(records):  # newest first; older ones wait for the cleanup
+            held = self._held_parts(record)
+            if held is None:
+                continue
+            intent = resumed_intent(self.catalog, f, name_of(record.key, self.prefix),
+                                    record.description, request.sha256)
+            return self._multipart(f, intent, record.key, record.part_size, budget, progress,
+                                   record.upload_id, held)
+        if records:
+            intent = decide(self.catalog, self.cfg, f, request)
+        key = self.key_for(intent.name)
+        adopted = None if request.force else self._adopt_existing(key, f, intent)
+        if adopted is not None:
+            return adopted
+        if f.size <= part:
+            return self._single(f, intent, key, budget, progress)
+        return self._multipart(f, intent, key, part, budget, progress, None, ({}, PART_CHECKSUM))
 
     def _budget(self, concurrency: int, part_size: int) -> Budget:
         return shared_budget(concurrency, part_size, self.cfg.bandwidth_bps)

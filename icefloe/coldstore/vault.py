@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from pathlib import Path
-
 from datetime import datetime, timedelta, timezone
 
 from icefloe.catalog import Catalog, CopyRecord, PartReceipt, UploadRecord
@@ -39,11 +37,10 @@ from icefloe.coldstore.base import (
     LocalFile,
     OpenUpload,
     StoredArchive,
+    UploadRequest,
     differs_error,
-    open_local,
     parse_time,
     plan_part_size,
-    progress_or_null,
 )
 from icefloe.coldstore.intent import (
     Intent,
@@ -106,60 +103,40 @@ class VaultStore(VaultJobs, ColdStore):
 
     # -- upload ----------------------------------------------------------------------------
 
-    def upload(
-        self,
-        path: Path,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        partition: str | None = None,
-        sha256: str | None = None,
-        part_size: int | None = None,
-        concurrency: int | None = None,
-        progress: Progress | None = None,
-        force: bool = False,
-    ) -> StoredArchive:
-        progress = progress_or_null(progress)
-        concurrency = concurrency or self.cfg.concurrency
-        if concurrency < 1:
-            raise UsageError(f"concurrency must be at least 1, not {concurrency}")
-        with open_local(Path(path)) as f:
-            if f.size == 0:
-                raise UsageError(
-                    f"{f.path} is empty, and a Glacier vault stores archives of at least 1 byte; "
-                    "nothing was uploaded"
-                )
-            wanted = part_size or self.cfg.part_size
-            part = plan_part_size(f.size, wanted, min_part=VAULT_MIN_PART,
-                                  max_part=VAULT_MAX_PART, max_parts=VAULT_MAX_PARTS)
-            records = [] if force else self._recorded_uploads(f)
-            if records:  # the description (and SHA-256) an interrupted upload already sent
-                newest = records[-1]
-                intent = resumed_intent(self.catalog, f, newest.key, newest.description, sha256)
-            else:
-                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
-                                partition=partition, sha256=sha256)
-            # What the catalog and the vault already hold comes before any resume: a copy
-            # recorded (by a rebuild, say) closes the uploads that were making it.
-            stored = None if force else already_stored(self, f, intent, progress)
-            if stored is not None:
-                for record in records:
-                    if record.state == COMPLETING:
-                        self.catalog.finish_upload(record.upload_id, "completed", stored.remote_id)
-                return stored
-            for record in reversed(records):  # newest first
-                found = self._resume(f, record, progress)
-                if isinstance(found, StoredArchive):
-                    return found
-                if found is not None:
-                    intent = resumed_intent(self.catalog, f, record.key, record.description, sha256)
-                    return self._multipart(f, intent, record.part_size, concurrency, progress, found)
-            if records:
-                intent = decide(self.catalog, self.cfg, f, name=name, description=description,
-                                partition=partition, sha256=sha256)
-            if f.size <= part:
-                return self._single(f, intent, self._budget(concurrency, part), progress)
-            return self._multipart(f, intent, part, concurrency, progress, None)
+    def _upload(self, f: LocalFile, request: UploadRequest, progress: Progress) -> StoredArchive:
+        if f.size == 0:
+            raise UsageError(
+                f"{f.path} is empty, and a Glacier vault stores archives of at least 1 byte; "
+                "nothing was uploaded"
+            )
+        part = plan_part_size(f.size, request.part_size, min_part=VAULT_MIN_PART,
+                              max_part=VAULT_MAX_PART, max_parts=VAULT_MAX_PARTS)
+        records = [] if request.force else self._recorded_uploads(f)
+        if records:  # the description (and SHA-256) an interrupted upload already sent
+            newest = records[-1]
+            intent = resumed_intent(self.catalog, f, newest.key, newest.description, request.sha256)
+        else:
+            intent = decide(self.catalog, self.cfg, f, request)
+        # What the catalog and the vault already hold comes before any resume: a copy
+        # recorded (by a rebuild, say) closes the uploads that were making it.
+        stored = None if request.force else already_stored(self, f, intent, progress)
+        if stored is not None:
+            for record in records:
+                if record.state == COMPLETING:
+                    self.catalog.finish_upload(record.upload_id, "completed", stored.remote_id)
+            return stored
+        for record in reversed(records):  # newest first
+            found = self._resume(f, record, progress)
+            if isinstance(found, StoredArchive):
+                return found
+            if found is not None:
+                intent = resumed_intent(self.catalog, f, record.key, record.description, request.sha256)
+                return self._multipart(f, intent, record.part_size, request.concurrency, progress, found)
+        if records:
+            intent = decide(self.catalog, self.cfg, f, request)
+        if f.size <= part:
+            return self._single(f, intent, self._budget(request.concurrency, part), progress)
+        return self._multipart(f, intent, part, request.concurrency, progress, None)
 
     def _budget(self, concurrency: int, part_size: int) -> Budget:
         if self._executor is not None:  # tests: the senders they chose
