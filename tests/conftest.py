@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +80,15 @@ def world(workspace: Path):
     w = make_world(workspace)
     yield w
     w.catalog.close()
+
+
+@pytest.fixture
+def other_process() -> Iterator[subprocess.Popen]:
+    """A live process that is not this one, to stand for another run's lease holder."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc
+    proc.kill()
+    proc.wait()
 
 
 @pytest.fixture

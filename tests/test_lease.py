@@ -22,15 +22,6 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
         yield cat
 
 
-@pytest.fixture
-def other_process() -> Iterator[subprocess.Popen]:
-    """A live process that is not this one, to stand for another run's holder."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
 def test_a_live_holder_is_named_and_a_second_run_refused(catalog, other_process) -> None:
     Lease(catalog, NAME, "archive photos-a (flow run brave-otter)", pid=other_process.pid).acquire()
     with pytest.raises(PartitionBusy, match=rf"photos-a is busy: archive photos-a \(flow run brave-otter\) "

@@ -3,10 +3,7 @@ partition's live set forward instead of consolidating it again."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -18,14 +15,6 @@ from icefloe.lifecycle import CONFIRMED, STORED, state_of
 from icefloe.sample import make_sample_partition
 
 LEASE = partition_lease_name("photos-a")
-
-
-@pytest.fixture
-def other_process() -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc
-    proc.kill()
-    proc.wait()
 
 
 def catalog_of(workspace: Path) -> Catalog:
