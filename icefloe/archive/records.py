@@ -101,18 +101,20 @@ class Consolidated:
 
 
 def archive_partition_set(catalog: Catalog, settings: Settings, label: str, *, password: str | None,
-                          progress: Progress | None = None, out_dir: Path | None = None) -> Consolidated:
+                          progress: Progress | None = None, out_dir: Path | None = None,
+                          workers: int | None = None, split: bool = True) -> Consolidated:
     """Partition ``label``'s live set carried forward from the step it reached, or, when it has
     none, a new set consolidated, tested and recorded. The catalog is the truth: a set whose
     consolidation never finished is removed and made again. ``password`` must be the one the
-    last set was made with (or ``archive.new_password`` says it changes)."""
+    last set was made with (or ``archive.new_password`` says it changes). ``workers`` and
+    ``split`` (disc-sized volumes) default to the settings' (``archive.sizing.volume_plan``)."""
     check_for_archiving(catalog, password, new_password=settings.archive.new_password)
     live, unfinished = begin_consolidation(catalog, label)
     if live is not None:
         carried = carried_set(catalog, live)
         return Consolidated(carried, carried.state, tuple(unfinished))
     part = settings.partition_folder(label)
-    volume_size, disc_capacity = volume_plan(settings.archive)
+    volume_size, disc_capacity = volume_plan(settings.archive, split=split)
     made = consolidate(
         part.path,
         out_dir or settings.work_dir / "archives",
@@ -122,7 +124,7 @@ def archive_partition_set(catalog: Catalog, settings: Settings, label: str, *, p
         disc_capacity=disc_capacity,
         compression=settings.archive.compression,
         lzma_preset=settings.archive.lzma_preset,
-        workers=settings.archive.workers,
+        workers=workers or settings.archive.workers,
         sentinel=part.sentinel,
         progress=progress,
         catalog=catalog,

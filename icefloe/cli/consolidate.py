@@ -10,7 +10,6 @@ import typer
 from icefloe.cli.app import app, info, open_catalog, print_json, progress_bar, settings
 from icefloe.cli.helptext import BY_HAND
 from icefloe.cli.password import archiving_password
-from icefloe.passwords import check_for_archiving
 from icefloe.units import size
 
 
@@ -57,43 +56,25 @@ def consolidate(
     password (archive.password_env) data and names are AES-256 encrypted. With a disc type
     set (archive.disc) the archive is split into volumes of one disc each.
     """
-    from icefloe.archive import consolidate as run
-    from icefloe.archive import volume_plan
+    from icefloe.archive.records import archive_partition_set
     from icefloe.lease import Lease, partition_lease_name
-    from icefloe.lifecycle import begin_consolidation, carried_set
 
     cfg = settings()
-    part = cfg.partition_folder(label)
+    cfg.partition_folder(label)  # an unknown label or a missing folder: one line, before the catalog opens
     password = archiving_password(cfg.archive)  # refused here, before anything is written
-    volume_size, disc_capacity = volume_plan(cfg.archive, split=not no_volumes)
-    target = out if out is not None else cfg.work_dir / "archives"
     with open_catalog() as catalog, Lease(
         catalog, partition_lease_name(label), f"icefloe consolidate {label}"
     ).acquire(wait=wait), progress_bar(f"consolidating {label}") as bar:
-        check_for_archiving(catalog, password, new_password=cfg.archive.new_password)
-        live, unfinished = begin_consolidation(catalog, label)
-        for name in unfinished:
-            info(f"{label}: removed {name}, whose consolidation never finished")
-        result = carried_set(catalog, live) if live is not None else run(
-            part.path,
-            target,
-            label=label,
-            password=password,
-            volume_size=volume_size,
-            disc_capacity=disc_capacity,
-            compression=cfg.archive.compression,
-            lzma_preset=cfg.archive.lzma_preset,
-            workers=workers or cfg.archive.workers,
-            sentinel=part.sentinel,
-            progress=bar,
-            catalog=catalog,
-            image_dir=cfg.work_dir / "discs" if cfg.archive.disc != "none" else None,
-        )
+        done = archive_partition_set(catalog, cfg, label, password=password, progress=bar, out_dir=out,
+                                     workers=workers, split=not no_volumes)
+    for name in done.unfinished_removed:
+        info(f"{label}: removed {name}, whose consolidation never finished")
+    result = done.result
     if as_json:
-        print_json({**summary(result), "carried_forward": live is not None})
+        print_json({**summary(result), "carried_forward": done.carried_from is not None})
         return
-    if live is not None:
-        info(f"{label}: set {live.name} is {result.state}, carried forward (not rebuilt); "
+    if done.carried_from is not None:
+        info(f"{label}: set {result.set_name} is {done.carried_from}, carried forward (not rebuilt); "
              "`icefloe sets abandon` it to consolidate again")
     count = len(result.volumes)
     info(
