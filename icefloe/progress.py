@@ -37,6 +37,23 @@ class NullProgress:
         pass
 
 
+class BytesOnly:
+    """Passes only bytes (and rewinds) on to ``outer``: for the steps of one larger run, whose
+    total and label were queued on ``outer`` once, and which ends there once."""
+
+    def __init__(self, outer: Progress) -> None:
+        self._outer = outer
+
+    def on_queued(self, total: int, label: str) -> None:
+        pass
+
+    def on_progress(self, nbytes: int) -> None:
+        self._outer.on_progress(nbytes)
+
+    def on_done(self) -> None:
+        pass
+
+
 class ProgressCounter:
     """Thread-safe tally of a transfer, with the rate and ETA a display needs.
 

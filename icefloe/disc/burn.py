@@ -35,7 +35,7 @@ from icefloe.errors import (
     NoMedium,
     UsageError,
 )
-from icefloe.progress import NullProgress, Progress
+from icefloe.progress import BytesOnly, NullProgress, Progress
 
 TOOLS = ("xorriso", "growisofs")
 APT_PACKAGE = {"xorriso": "xorriso", "growisofs": "growisofs"}
@@ -232,23 +232,6 @@ def file_sha256(path: Path | str) -> str:
     return sha.hexdigest()
 
 
-class _Phases:
-    """One progress run across the burn and the read-back."""
-
-    def __init__(self, inner: Progress, total: int, label: str) -> None:
-        self._inner = inner
-        inner.on_queued(total, label)
-
-    def on_queued(self, total: int, label: str) -> None:
-        pass
-
-    def on_progress(self, nbytes: int) -> None:
-        self._inner.on_progress(nbytes)
-
-    def on_done(self) -> None:
-        pass
-
-
 def burn_and_verify(
     image_path: Path | str,
     device: str,
@@ -263,7 +246,8 @@ def burn_and_verify(
     if not image_path.is_file():
         raise InputNotFound(f"{image_path} does not exist")
     size = image_path.stat().st_size
-    phases = _Phases(progress, 2 * size, f"burn {image_path.name}")
+    progress.on_queued(2 * size, f"burn {image_path.name}")  # one run: the burn, then the read-back
+    phases = BytesOnly(progress)
     try:
         image_sha = image_sha256 or file_sha256(image_path)
         burn(image_path, device, tool=tool, progress=phases)

@@ -35,7 +35,7 @@ from icefloe.coldstore.base import JobNotReady
 from icefloe.coldstore.pump import PartLog
 from icefloe.errors import ChecksumMismatch
 from icefloe.fsutil import atomic_write_bytes, fsync_dir, remove_leftovers
-from icefloe.progress import NullProgress, Progress
+from icefloe.progress import BytesOnly, NullProgress, Progress
 from icefloe.restore.options import RestoreOptions
 from icefloe.treehash import file_tree_hash
 
@@ -125,22 +125,6 @@ class _Journal:
         atomic_write_bytes(self.path, json.dumps(doc, indent=1).encode())
 
 
-class _Forward:
-    """Progress for one range request: bytes (and rewinds) go to the download's progress."""
-
-    def __init__(self, outer: Progress) -> None:
-        self._outer = outer
-
-    def on_queued(self, total: int, label: str) -> None:
-        pass
-
-    def on_progress(self, nbytes: int) -> None:
-        self._outer.on_progress(nbytes)
-
-    def on_done(self) -> None:
-        pass
-
-
 def download_job_output(
     store,
     job_id: str,
@@ -195,7 +179,7 @@ def download_job_output(
             journal.add(batch)
 
         def fetch(log: PartLog[DoneRange], start: int, end: int) -> None:
-            got = store.fetch_job_range(job_id, fd, start, end, progress=_Forward(progress))
+            got = store.fetch_job_range(job_id, fd, start, end, progress=BytesOnly(progress))
             if got.size != end - start:
                 raise ChecksumMismatch(
                     f"{dest.name}: bytes {start}-{end - 1} arrived as {got.size} bytes; fetch it again"
