@@ -28,6 +28,7 @@ from icefloe.coldstore.awserrors import RemoteNotFound
 from icefloe.coldstore.base import (
     ColdStore,
     FetchedOutput,
+    FetchedRange,
     JobNotReady,
     OpenUpload,
     RemoteJob,
@@ -49,6 +50,7 @@ __all__ = [
     "ColdStore",
     "Description",
     "FetchedOutput",
+    "FetchedRange",
     "Inventory",
     "InventoryItem",
     "JobNotReady",

@@ -109,6 +109,15 @@ class FetchedOutput:
 
 
 @dataclass(frozen=True)
+class FetchedRange:
+    """One range of a job's output, received into the caller's buffer."""
+
+    size: int
+    tree_hash: str | None  # vault: of the bytes received, which matched the service's
+    verified: bool  # the service sent a checksum for the range and the bytes matched it
+
+
+@dataclass(frozen=True)
 class RemoteObject:
     """What HEAD says about an S3 object."""
 
@@ -359,12 +368,13 @@ class ColdStore(ABC):
 
     @abstractmethod
     def fetch_job_range(
-        self, job_id: str, fd: int, start: int, end: int, *, progress: Progress | None = None
-    ) -> FetchedOutput:
-        """Write bytes [start, end) of a finished job's output into the open file ``fd`` at
-        ``start``, checked against the service's checksum when it sends one for the range
-        (``verified``). One request, nothing asked first, nothing fsynced: a ranged download
-        calls it once per range, having seen the job finish, and syncs before it records."""
+        self, job_id: str, buffer: memoryview, start: int, *, progress: Progress | None = None
+    ) -> FetchedRange:
+        """Read bytes [start, start + len(buffer)) of a finished job's output into ``buffer``,
+        checked against the service's checksum when it sends one for the range (``verified``;
+        a vault range's tree hash is computed from the buffer, S3 hashes nothing here). One
+        request, nothing asked first, nothing written: a ranged download calls it once per
+        range, having seen the job finish, and writes, hashes and records the bytes itself."""
 
 
 def progress_or_null(progress: Progress | None) -> Progress:

@@ -204,21 +204,27 @@ class _Lent:
             self.budget.give(self.buffer)
 
 
-class _InOrder:
-    """The whole file's SHA-256, fed the parts in file order, whichever sender read them, on a
-    thread of its own. ``done`` is called once a part was hashed (or, after ``close``, will
-    never be: a part past one that was never read)."""
+class InOrderSha256:
+    """The whole file's SHA-256, fed the parts in file order, whichever thread has them, on a
+    thread of its own. A part is its bytes, or a function that returns them when its turn
+    comes (a ranged download reads back a part that arrived early). ``done`` is called once a
+    part was hashed (or, after ``close``, will never be: a part past one that never came)."""
 
     def __init__(self) -> None:
         self.digest = hashlib.sha256()
         self._cond = threading.Condition()
-        self._ready: dict[int, tuple[memoryview, Callable[[], None]]] = {}
+        self._ready: dict[int, tuple[memoryview | Callable[[], memoryview], Callable[[], None]]] = {}
         self._next = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="icefloe-sha256", daemon=True)
         self._thread.start()
 
-    def feed(self, index: int, data: memoryview, done: Callable[[], None]) -> None:
+    def due(self, index: int) -> bool:
+        """Whether part ``index`` is the next to be hashed (every part before it was taken)."""
+        with self._cond:
+            return self._next == index
+
+    def feed(self, index: int, data: memoryview | Callable[[], memoryview], done: Callable[[], None]) -> None:
         with self._cond:
             if not self._closed:
                 self._ready[index] = (data, done)
@@ -237,7 +243,7 @@ class _InOrder:
                 self._next += 1
             data, done = item
             try:
-                self.digest.update(data)
+                self.digest.update(data() if callable(data) else data)
             finally:
                 done()
 
@@ -265,11 +271,11 @@ def send_parts(
     of a part the service already holds, else ``send`` sends it and returns its receipt.
 
     This thread only lends buffers, in file order, and hands the parts out: a sender reads
-    its part itself and hands it to the whole file's SHA-256 (:class:`_InOrder`), so nothing
+    its part itself and hands it to the whole file's SHA-256 (:class:`InOrderSha256`), so nothing
     between two parts of one sender waits for another thread."""
     count = -(-f.size // part_size)
     receipts: list[R | None] = [None] * count
-    whole = _InOrder() if hash_whole else None
+    whole = InOrderSha256() if hash_whole else None
     failures: list[BaseException] = []
     futures: list[Future] = []
     tally = {"sent": 0, "reused": 0}

@@ -22,6 +22,7 @@ from icefloe.coldstore import awserrors
 from icefloe.coldstore.awserrors import RemoteNotFound
 from icefloe.coldstore.base import (
     FetchedOutput,
+    FetchedRange,
     JobNotReady,
     RemoteJob,
     RemoteObject,
@@ -33,8 +34,8 @@ from icefloe.coldstore.vaultjobs import (
     READ_CHUNK,
     CorruptDownload,
     check_tier,
+    read_range_into,
     record_job,
-    stream_into,
     stream_to_file,
 )
 
@@ -212,26 +213,27 @@ class S3Jobs:
         return result
 
     def fetch_job_range(
-        self, job_id: str, fd: int, start: int, end: int, *, progress: Progress | None = None
-    ) -> FetchedOutput:
-        """One ranged GET, nothing asked first: the caller saw the restore finish. An object
-        that is no longer readable (the restore expired) raises JobNotReady."""
+        self, job_id: str, buffer: memoryview, start: int, *, progress: Progress | None = None
+    ) -> FetchedRange:
+        """One ranged GET, nothing asked first: the caller saw the restore finish. S3 sends no
+        checksum for a range, so nothing is hashed here (the caller checks the whole file's
+        SHA-256). An object that is no longer readable (the restore expired) raises JobNotReady."""
         progress = progress_or_null(progress)
         if not job_id.startswith("restore:"):
             raise UsageError(f"{job_id!r} is not an S3 restore (they look like restore:<key>)")
+        end = start + len(buffer)
         if start < 0 or end <= start:
             raise UsageError(f"byte range {start}-{end} is empty or negative")
         key = job_id.removeprefix("restore:")
         what = f"s3://{self.container}/{key} bytes {start}-{end - 1}"
 
-        def attempt() -> FetchedOutput:
+        def attempt() -> FetchedRange:
             try:
                 answer = self.client.get_object(Bucket=self.container, Key=key,
                                                 Range=f"bytes={start}-{end - 1}")
                 body = answer["Body"]
                 try:
-                    return stream_into(iter(lambda: body.read(READ_CHUNK), b""), fd, start,
-                                       progress, what)
+                    return FetchedRange(read_range_into(body, buffer, progress, what), None, False)
                 finally:
                     body.close()
             except (ChecksumError, FlexibleChecksumError) as exc:

@@ -9,16 +9,15 @@ fsynced, then renamed. https://docs.aws.amazon.com/amazonglacier/latest/dev/api-
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from icefloe.catalog import JobRecord, now_iso
 from icefloe.errors import ChecksumMismatch, CorruptDownload, UsageError
 from icefloe.fsutil import atomic_output
 from icefloe.progress import Progress
-from icefloe.treehash import MIB, TreeHasher
+from icefloe.treehash import MIB, TreeHasher, tree_hash
 from icefloe.coldstore import awserrors
-from icefloe.coldstore.base import FetchedOutput, JobNotReady, RemoteJob, progress_or_null
+from icefloe.coldstore.base import FetchedOutput, FetchedRange, JobNotReady, RemoteJob, progress_or_null
 
 TIERS = ("Expedited", "Standard", "Bulk")
 _KINDS = {"InventoryRetrieval": "inventory", "ArchiveRetrieval": "retrieval"}
@@ -111,23 +110,25 @@ def stream_to_file(
     return _fetched(str(dest), hasher, expected_tree_hash, expected_sha256)
 
 
-def stream_into(
-    chunks, fd: int, offset: int, progress: Progress, what: str, *,
-    expected_tree_hash: str | None = None,
-) -> FetchedOutput:
-    """Write ``chunks`` into the open file ``fd`` from ``offset`` on, hashing them. Nothing is
-    fsynced: the caller (a ranged download) syncs before its journal claims the bytes."""
-    at = offset
-
-    def write(chunk) -> None:
-        nonlocal at
-        view = memoryview(chunk)
-        while view:
-            n = os.pwrite(fd, view, at)
-            view, at = view[n:], at + n
-
-    hasher = _hashed(chunks, write, progress, what, expected_tree_hash, None)
-    return _fetched(f"fd {fd} at {offset}", hasher, expected_tree_hash)
+def read_range_into(body, buffer: memoryview, progress: Progress, what: str) -> int:
+    """Fill ``buffer`` from the response ``body``, ``READ_CHUNK`` at a time straight into it;
+    a body of another length raises CorruptDownload (a retry). Progress moves as bytes
+    arrive and rewinds when the range fails."""
+    got = 0
+    try:
+        while got < len(buffer):
+            n = body.readinto(buffer[got:got + READ_CHUNK])
+            if not n:
+                break
+            got += n
+            progress.on_progress(n)
+        if got != len(buffer) or body.read(1):
+            raise CorruptDownload(f"{what}: the service sent {'fewer' if got < len(buffer) else 'more'} "
+                                  f"than the {len(buffer)} bytes asked for")
+    except BaseException:
+        progress.on_progress(-got)
+        raise
+    return got
 
 
 class VaultJobs:
@@ -253,22 +254,28 @@ class VaultJobs:
         return result
 
     def fetch_job_range(
-        self, job_id: str, fd: int, start: int, end: int, *, progress: Progress | None = None
-    ) -> FetchedOutput:
+        self, job_id: str, buffer: memoryview, start: int, *, progress: Progress | None = None
+    ) -> FetchedRange:
         progress = progress_or_null(progress)
+        end = start + len(buffer)
         if start < 0 or end <= start:
             raise UsageError(f"byte range {start}-{end} is empty or negative")
+        what = f"job {job_id} bytes {start}-{end - 1}"
 
-        def attempt() -> FetchedOutput:
+        def attempt() -> FetchedRange:
             answer = self.client.get_job_output(vaultName=self.container, jobId=job_id,
                                                 range=f"bytes={start}-{end - 1}")
             body = answer["body"]
             try:
-                return stream_into(iter(lambda: body.read(READ_CHUNK), b""), fd, start, progress,
-                                   f"job {job_id} bytes {start}-{end - 1}",
-                                   expected_tree_hash=answer.get("checksum"))
+                read_range_into(body, buffer, progress, what)
             finally:
                 body.close()
+            expected = answer.get("checksum")
+            got = tree_hash(buffer)  # by protocol; the file's SHA-256 is the caller's, in the same pass
+            if expected and got != expected.lower():
+                progress.on_progress(-len(buffer))
+                raise CorruptDownload(f"{what}: received bytes have tree hash {got}, the service sent {expected}")
+            return FetchedRange(len(buffer), got, bool(expected))
 
         try:
             return awserrors.call(attempt, self.where, "GetJobOutput", self.backoff, sleep=self._sleep)

@@ -1,9 +1,11 @@
 """How a restore downloads and waits: sizes, concurrency and polling, with their bounds.
 
 The values come from ``[restore]`` in icefloe.toml where the configuration has them, else
-from the defaults here (:func:`restore_options`). Memory of a download is about
-``download_concurrency x 1 MiB`` (ranges are streamed to disk in 1 MiB reads), whatever the
-range size; disk use is the archive's size plus one range per download thread.
+from the defaults here (:func:`restore_options`). Memory of a download is
+``(download_concurrency + 1) x range_size`` bytes of range buffers (160 MiB with the
+defaults): each range is received into a buffer, checked and written from it, and the file
+is hashed in order (from that buffer, or read back into one more); disk use is the archive's
+size.
 """
 
 from __future__ import annotations
