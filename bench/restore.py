@@ -27,6 +27,9 @@ connection's share of a downlink), retrieved, then downloaded by:
 The downloads run three times, interleaved (vault x1, x4, boto3, S3 x1, x4, awscli, again),
 and the best of each counts; the load average before and after is printed with the ratios.
 
+``--only extract|download`` runs one half; ``--baseline DIR`` adds rows for the icefloe source
+tree at DIR (e.g. ``git archive HEAD | tar -x -C DIR``), interleaved with the others.
+
 Not a test: the numbers depend on the machine.
 """
 
@@ -117,7 +120,12 @@ def table(title: str, runs: list[Run], base: Run) -> None:
               f"{run.seconds / base.seconds:15.2f}x")
 
 
-def bench_extract(work: Path, size_mib: int, env: dict) -> None:
+def from_tree(script: str, tree: Path | None) -> str:
+    """``script`` importing icefloe from the source tree ``tree`` (a baseline) when given."""
+    return script if tree is None else f"import sys\nsys.path.insert(0, {str(tree.resolve())!r})\n" + script
+
+
+def bench_extract(work: Path, size_mib: int, env: dict, baseline: Path | None = None) -> None:
     from consolidate import generate  # bench/consolidate.py's reference partition
 
     from icefloe.archive import consolidate
@@ -139,6 +147,9 @@ def bench_extract(work: Path, size_mib: int, env: dict) -> None:
     sides = {
         "icefloe extract_set (SHA-256 + fsync + mtimes)":
             lambda: [PYTHON, "-c", EXTRACT, str(fresh("icefloe")), PASSWORD, *volumes],
+        **({"icefloe baseline extract_set":
+            lambda: [PYTHON, "-c", from_tree(EXTRACT, baseline), str(fresh("baseline")), PASSWORD, *volumes]}
+           if baseline is not None else {}),
         "7zz x (CRC only, no fsync)":
             lambda: ["7zz", "x", "-y", f"-p{PASSWORD}", f"-o{fresh('7zz')}", volumes[0]],
         "7zz x, then sync of every file":
@@ -169,7 +180,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_download(work: Path, size: int, env: dict) -> None:
+def bench_download(work: Path, size: int, env: dict, baseline: Path | None = None) -> None:
     import boto3
 
     from icefloe.treehash import file_tree_hash
@@ -216,6 +227,12 @@ def bench_download(work: Path, size: int, env: dict) -> None:
     }
     s3_sides["aws s3 cp 8 MiB x4"] = lambda: [AWS, "s3", "cp", "s3://bench/archive.bin", dest("awscli"),
                                               "--only-show-errors"]
+    if baseline is not None:
+        script = from_tree(ICEFLOE_DOWNLOAD, baseline)
+        vault_sides["icefloe baseline vault x4"] = lambda: [PYTHON, "-c", script, "glacier", job, dest("bv4"),
+                                                            str(size), sha, tree, "4"]
+        s3_sides["icefloe baseline s3 x4"] = lambda: [PYTHON, "-c", script, "s3", "restore:archive.bin",
+                                                      dest("bs4"), str(size), sha, "-", "4"]
     load_before = os.getloadavg()
     best: dict[str, Run] = {}
     for _ in range(3):  # interleaved, best of three each: the machine is shared
@@ -229,8 +246,12 @@ def bench_download(work: Path, size: int, env: dict) -> None:
     s3_runs = [best[label] for label in s3_sides]
     table("download from the vault (stand-in; best of 3, interleaved)", runs, runs[1])
     table("download from S3 (stand-in; best of 3, interleaved)", s3_runs, s3_runs[1])
-    print(f"icefloe s3 x4 vs aws s3 cp x4: {s3_runs[1].mib_s / s3_runs[2].mib_s:.2f}x the throughput; "
+    print(f"icefloe s3 x4 vs aws s3 cp x4: {s3_runs[1].mib_s / s3_runs[2].mib_s:.2f}x the throughput "
+          f"(cpu {s3_runs[1].cpu:.2f} s vs {s3_runs[2].cpu:.2f} s); "
           f"vault x4 vs boto3 one stream: {runs[1].mib_s / runs[2].mib_s:.2f}x")
+    if baseline is not None:
+        print(f"baseline s3 x4 vs aws s3 cp x4: {s3_runs[3].mib_s / s3_runs[2].mib_s:.2f}x "
+              f"(cpu {s3_runs[3].cpu:.2f} s); baseline vault x4: {runs[3].mib_s:.1f} MiB/s")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
 
 
@@ -240,6 +261,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=None, help="partition size (default 128, quick 32)")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--cap-mib", type=float, default=16.0, help="per-response bandwidth cap, MiB/s")
+    parser.add_argument("--only", choices=("extract", "download"), help="run one half only")
+    parser.add_argument("--baseline", type=Path, help="also time the icefloe source tree at this path")
     args = parser.parse_args()
     size_mib = args.size_mib or (32 if args.quick else 128)
     work = Path(tempfile.mkdtemp(prefix="icefloe-bench-restore-"))
@@ -263,8 +286,10 @@ def main() -> None:
         line = standin.stdout.readline()
         if "listening" not in line:
             raise SystemExit(f"the stand-in did not start: {line}")
-        bench_extract(work, size_mib, env)
-        bench_download(work, (64 if args.quick else 256) * MIB, env)
+        if args.only != "download":
+            bench_extract(work, size_mib, env, args.baseline)
+        if args.only != "extract":
+            bench_download(work, (64 if args.quick else 256) * MIB, env, args.baseline)
     finally:
         standin.send_signal(signal.SIGINT)
         try:
