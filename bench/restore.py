@@ -37,25 +37,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from measure import MIB, Run, free_port, measure  # noqa: E402  (bench/measure.py)
+
 PYTHON = sys.executable
 AWS = str(Path(PYTHON).with_name("aws"))
-MIB = 1024 * 1024
 PASSWORD = "correct horse battery staple"
-TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
 
 EXTRACT = (
     "import sys\nfrom pathlib import Path\nfrom icefloe.restore import extract_set, file_source\n"
@@ -85,31 +82,6 @@ BOTO3_JOB_OUTPUT = (
     "with open(sys.argv[2], 'wb') as f:\n"
     "    shutil.copyfileobj(out['body'], f, 8 << 20)\n"
 )
-
-
-@dataclass
-class Run:
-    label: str
-    seconds: float
-    cpu: float
-    rss_mib: float
-    size: int
-
-    @property
-    def mib_s(self) -> float:
-        return self.size / MIB / self.seconds if self.seconds > 0 else 0.0
-
-
-def measure(label: str, cmd: list[str], env: dict, size: int, cwd: Path | None = None) -> Run:
-    prefix = [TIME, "-f", "@@ %U %S %M"] if TIME else []
-    started = time.perf_counter()
-    done = subprocess.run(prefix + cmd, env=env, capture_output=True, text=True, cwd=cwd, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    match = re.search(r"@@ ([\d.]+) ([\d.]+) (\d+)", done.stderr)
-    cpu, rss = (float(match[1]) + float(match[2]), int(match[3]) / 1024) if match else (0.0, 0.0)
-    return Run(label, seconds, cpu, rss, size)
 
 
 def table(title: str, runs: list[Run], base: Run) -> None:
@@ -172,12 +144,6 @@ def bench_extract(work: Path, size_mib: int, env: dict, baseline: Path | None = 
         print(f"icefloe vs {peer.label}: {peer.seconds / ice.seconds:.2f}x as fast "
               f"(cpu {ice.cpu:.2f} s vs {peer.cpu:.2f} s)")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bench_download(work: Path, size: int, env: dict, baseline: Path | None = None) -> None:

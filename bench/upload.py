@@ -36,21 +36,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from measure import MIB, Run, free_port, measure  # noqa: E402  (bench/measure.py)
+
 PYTHON = sys.executable
 AWS = str(Path(PYTHON).with_name("aws"))
-MIB = 1024 * 1024
 GIB = 1024 * MIB
-TIME = shutil.which("time") and "/usr/bin/time"
 
 ICEFLOE = "import sys\nfrom icefloe.cli import main\nmain(sys.argv[1:])"
 SHA_PASS = (
@@ -82,41 +80,6 @@ BOTO3_ARCHIVE = (
     "with open(sys.argv[2], 'rb') as f:\n"
     "    print(client.upload_archive(vaultName=sys.argv[1], body=f)['archiveId'])\n"
 )
-
-
-@dataclass
-class Run:
-    label: str
-    seconds: float
-    cpu: float
-    rss_mib: float
-    size: int
-    startup: float = 0.0  # wall seconds of the same command on a 1-byte file
-
-    @property
-    def mib_s(self) -> float:
-        """Throughput net of start-up (interpreter, imports, the first requests)."""
-        net = self.seconds - self.startup
-        return self.size / MIB / net if net > 0 else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def measure(label: str, cmd: list[str], env: dict, size: int) -> Run:
-    """Wall time, CPU (user + system) and peak RSS of one command."""
-    prefix = [TIME, "-f", "@@ %U %S %M"] if TIME else []
-    started = time.perf_counter()
-    done = subprocess.run(prefix + cmd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    match = re.search(r"@@ ([\d.]+) ([\d.]+) (\d+)", done.stderr)
-    cpu, rss = (float(match[1]) + float(match[2]), int(match[3]) / 1024) if match else (0.0, 0.0)
-    return Run(label, seconds, cpu, rss, size)
 
 
 class Bench:
