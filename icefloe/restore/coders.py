@@ -37,7 +37,9 @@ _LOW_BYTES = [bytes([b]) for b in range(256)]
 
 
 class Stream(Protocol):
-    def read(self, size: int) -> bytes: ...  # the next bytes, about ``size`` of them; b"" at the end
+    # The next bytes, about ``size`` of them; b"" at the end. They may be a view of a buffer
+    # the next read reuses: use them (write, hash, decompress) or copy them before reading on.
+    def read(self, size: int) -> bytes | memoryview: ...
 
 
 def derive_key(secret: bytes, salt: bytes, cycles: int) -> bytes:
@@ -120,8 +122,9 @@ class _Packed:
             self._in = bytearray(READ_SIZE)
             self._out = bytearray(READ_SIZE + AES_BLOCK)
 
-    def read(self, size: int) -> bytes:
-        """About ``size`` bytes of the first coder's output (whole AES blocks); b"" at its end."""
+    def read(self, size: int) -> bytes | memoryview:
+        """About ``size`` bytes of the first coder's output (whole AES blocks); b"" at its end.
+        Decrypted bytes are a view of the output buffer, valid until the next read (no copy)."""
         if self._left <= 0:
             return b""
         if self._aes is None:
@@ -135,7 +138,7 @@ class _Packed:
             if self._fp.readinto(view) != used:
                 raise EOFError("the stored data ends early")
             self._aes.update_into(view, self._out)
-            data = bytes(memoryview(self._out)[:min(used, self._left)])
+            data = memoryview(self._out)[:min(used, self._left)]
         if not data:
             raise EOFError("the stored data ends early")
         self._packed_left -= used

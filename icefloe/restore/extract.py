@@ -4,9 +4,9 @@ The set's volumes are read as one stream (:mod:`icefloe.restore.sources`) and ea
 archive's folders (7z compressed streams) is decoded on its own (:mod:`icefloe.restore.sevenzip`),
 two at a time, so damage stays local: a folder that fails to decode (a flipped byte, a missing volume) loses
 the files it holds from the failing one on, and every other file is still extracted. Each
-file is hashed as it is written and must match both the 7z CRC and the manifest's SHA-256;
-then a placing thread fsyncs it and renames it into place (:mod:`icefloe.restore.place`) with
-its mtime, while the folder threads decode on. The restore returns once all are placed; folders,
+file is hashed as it is written and must match the manifest's SHA-256 (the 7z CRC, when the
+manifest has none for it); then a placing thread fdatasyncs it and renames it into place
+(:mod:`icefloe.restore.place`) with its mtime, while the folder threads decode on. The restore returns once all are placed; folders,
 empty folders and symlinks come back too. The manifest is the copy inside the archive
 (``.icefloe/<set>.manifest.json``), else the sidecar from the discs; without either, files
 are checked against the 7z CRCs alone and the report says so.
@@ -307,13 +307,17 @@ class _Run:
             links.append((member, data))
             return
         staged = self.placer.staging_file()
+        item = self.expected.get(member.name) if self.expected is not None else None
+        # The manifest's SHA-256 vouches for the bytes; the 7z CRC is checked only without it.
+        with_crc = member.crc is not None and member.folder is not None and not (item is not None and item.sha256)
         sha, crc, size = hashlib.sha256(), 0, 0
         out = open(staged, "wb", buffering=0)  # noqa: SIM115 - closed here on error, else by _place
         try:
             for data in chunks:
                 out.write(data)
                 sha.update(data)
-                crc = zlib.crc32(data, crc)
+                if with_crc:
+                    crc = zlib.crc32(data, crc)
                 size += len(data)
                 self.progress.on_progress(len(data))
         except BaseException as exc:
@@ -324,10 +328,9 @@ class _Run:
                 raise _write_error(exc, self.placer.target) from None
             raise
         self.seen.add(member.name)
-        item = self.expected.get(member.name) if self.expected is not None else None
         digest = sha.hexdigest()
         why = None
-        if member.crc is not None and member.folder is not None and crc != member.crc:
+        if with_crc and crc != member.crc:
             why = "its data does not match the archive's CRC"
         elif item is not None and item.sha256 and digest != item.sha256:
             why = f"SHA-256 {digest[:16]}... differs from the manifest's {item.sha256[:16]}..."
@@ -348,10 +351,11 @@ class _Run:
             self._placed.append(future)
 
     def _place(self, out, staged: Path, member: Member, rel, digest: str, mtime: int | None, size: int) -> None:
-        """Make a verified staged file durable, then rename it into place."""
+        """Make a verified staged file's data durable, then rename it into place (its mtime is
+        set after, so only the data and size need the disk now: fdatasync, not fsync)."""
         try:
             with out:
-                os.fsync(out.fileno())
+                os.fdatasync(out.fileno())
         except OSError as exc:
             staged.unlink(missing_ok=True)
             raise _write_error(exc, self.placer.target) from None

@@ -152,7 +152,7 @@ def _decode_whole(fp: BinaryIO, folder: Folder, password: str | None) -> bytes:
         part = stream.read(want - got)
         if not part:
             raise EOFError("the packed header ends early")
-        parts.append(part)
+        parts.append(bytes(part))  # a view the next read may reuse
         got += len(part)
     data = b"".join(parts)
     if folder.crc is not None and zlib.crc32(data) != folder.crc:
