@@ -2,8 +2,9 @@
 
 ``test_archive`` does what py7zr's ``testzip()`` does (open the header, decode every folder,
 compare every member's CRC) but one folder per worker, because LZMA decodes at only ~80 MB/s
-per core here. It uses py7zr's own header parser and decoders. Any 7z archive can be tested,
-not just icefloe's.
+per core here. The archive is opened as a restore opens it (icefloe.restore.sevenzip's
+``open_archive``, over icefloe.volumestream's reader), and each folder is decoded by py7zr's
+decoders. Any 7z archive can be tested, not just icefloe's.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from py7zr.compressor import SevenZipDecompressor
 
 from icefloe.archive.parallel import InlineRunner, PoolRunner, make_runner
 from icefloe.archive.sevenzip import BLOCK, SIGNATURE_SIZE, ProgressFn
-from icefloe.archive.volumes import StreamReader
 from icefloe.errors import ChecksumMismatch, InputNotFound, PasswordError
 from icefloe.progress import NullProgress, Progress
+from icefloe.restore.sevenzip import Folder, open_archive
+from icefloe.volumestream import VolumeReader, file_sources
 
 
 @dataclass(frozen=True)
@@ -57,69 +59,30 @@ class _CrcReader(io.RawIOBase):
         return data
 
 
-def open_archive(paths: Sequence[Path], password: str | None) -> tuple[py7zr.SevenZipFile, StreamReader]:
-    """py7zr's view of an archive (its volumes, in order); PasswordError/ChecksumMismatch if not."""
-    reader = StreamReader(paths)
-    name = Path(paths[0]).name
-    try:
-        return py7zr.SevenZipFile(reader, "r", password=password), reader
-    except py7zr.PasswordRequired:
-        reader.close()
-        raise PasswordError(f"{name} is encrypted: set the archive password and try again") from None
-    except (py7zr.Bad7zFile, lzma.LZMAError, EOFError, TypeError, ValueError, KeyError) as exc:
-        reader.close()
-        if password is not None:
-            raise PasswordError(
-                f"cannot open {name}: the password is wrong or the archive's header is damaged ({exc})"
-            ) from None
-        raise ChecksumMismatch(f"{name} is damaged: its header does not read ({exc})") from None
-
-
-def folder_checks(archive: py7zr.SevenZipFile, paths: Sequence[Path], password: str | None) -> list[FolderCheck]:
-    """One check per folder of an opened archive."""
-    main = archive.header.main_streams
-    if main is None:
-        return []
-    pack = main.packinfo
-    positions = [SIGNATURE_SIZE + pack.packpos]
-    for size in pack.packsizes:
-        positions.append(positions[-1] + size)
-    crcs = list(pack.crcs) if pack.enable_digests else []
-    defined = list(pack.digestdefined) if pack.enable_digests else []
-    pack_crcs: list[int | None] = []
-    for ok in defined or [False] * len(pack.packsizes):
-        pack_crcs.append(crcs.pop(0) if ok else None)
-    members: dict[int, list[Any]] = {}
-    folders = main.unpackinfo.folders
-    for info in archive.header.files_info.files:
-        folder = info.get("folder")
-        if folder is not None:
-            members.setdefault(id(folder), []).append(info)
-    checks = []
-    for index, folder in enumerate(folders):
-        infos = members.get(id(folder), [])
-        checks.append(
-            FolderCheck(
-                index=index,
-                paths=tuple(str(p) for p in paths),
-                offset=positions[index],
-                packsize=pack.packsizes[index],
-                pack_crc=pack_crcs[index] if index < len(pack_crcs) else None,
-                coders=tuple(folder.coders),
-                unpacksizes=tuple(folder.unpacksizes),
-                names=tuple(i["filename"] for i in infos),
-                sizes=tuple(i["uncompressed"] for i in infos),
-                crcs=tuple(i.get("digest") for i in infos),
-                password=password,
-            )
+def folder_checks(folders: Sequence[Folder], paths: Sequence[Path], password: str | None) -> list[FolderCheck]:
+    """One check per folder of an opened archive (``open_archive(...).folders``)."""
+    return [
+        FolderCheck(
+            index=folder.index,
+            paths=tuple(str(p) for p in paths),
+            offset=folder.offset,
+            packsize=folder.packsize,
+            pack_crc=folder.pack_crc,
+            coders=tuple(folder.coders),
+            unpacksizes=tuple(folder.unpacksizes),
+            names=tuple(m.name for m in folder.members),
+            sizes=tuple(m.size for m in folder.members),
+            crcs=tuple(m.crc for m in folder.members),
+            password=password,
         )
-    return checks
+        for folder in folders
+    ]
 
 
 def check_folder(check: FolderCheck, report: ProgressFn | None = None) -> int:
     """testzip for one folder: decode it and compare every CRC. Returns the bytes checked."""
     name = Path(check.paths[0]).name
-    with StreamReader([Path(p) for p in check.paths]) as raw:
+    with VolumeReader(file_sources(check.paths)) as raw:
         raw.seek(check.offset)
         src = _CrcReader(raw)
         try:
@@ -222,13 +185,9 @@ def check_and_hash(
     expected_members: int | None = None,
 ) -> list[str]:
     """Test every folder of the archive and return the SHA-256 of each volume, in order."""
-    archive, reader = open_archive(paths, password)
-    try:
-        checks = folder_checks(archive, paths, password)
-        members = len(archive.header.files_info.files) if archive.header.files_info else 0
-    finally:
-        archive.close()
-        reader.close()
+    with open_archive(file_sources(paths), password, Path(paths[0]).name) as archive:
+        checks = folder_checks(archive.folders, paths, password)
+        members = len(archive.members)
     if expected_members is not None and members != expected_members:
         raise ChecksumMismatch(
             f"{Path(paths[0]).name} lists {members} entries but {expected_members} were written"

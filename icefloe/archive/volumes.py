@@ -3,16 +3,18 @@
 A 7z multi-volume archive is a plain split of one archive: volume k holds bytes
 ``[k * size, (k + 1) * size)``. Writers here are positional (``pwrite``), so several worker
 processes can fill disjoint regions of the same stream at once; volume files are created on
-first touch. ``StreamReader`` reads the row back as one seekable file for py7zr.
+first touch. icefloe.volumestream's ``VolumeReader`` reads the row back as one seekable file
+(for testzip and for a restore alike).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+
+from icefloe.volumestream import PositionedStream
 
 # 7-Zip names volumes name.7z.001, name.7z.002, ... and finds the rest from the first.
 VOLUME_DIGITS = 3
@@ -24,7 +26,7 @@ def volume_name(basename: str, index: int, count: int | None = None) -> str:
     return f"{basename}.{index + 1:0{digits}d}"
 
 
-class StreamWriter(io.RawIOBase):
+class StreamWriter(PositionedStream):
     """A seekable, write-only file over ``directory/basename.NNN`` volumes of ``volume_size``.
 
     With ``volume_size=None`` there is one volume (still named ``.001`` until ``finish``).
@@ -32,13 +34,12 @@ class StreamWriter(io.RawIOBase):
     """
 
     def __init__(self, directory: Path, basename: str, volume_size: int | None, start: int = 0) -> None:
-        super().__init__()
+        super().__init__(start)  # its size is unknown until it is written: no seek from the end
         if volume_size is not None and volume_size <= 0:
             raise ValueError("volume_size must be positive")
         self.directory = Path(directory)
         self.basename = basename
         self.volume_size = volume_size
-        self._pos = start
         self._fds: dict[int, int] = {}
 
     def _fd(self, index: int) -> int:
@@ -97,22 +98,7 @@ class StreamWriter(io.RawIOBase):
                 self._pos += n
         return copied
 
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            self._pos = pos
-        elif whence == io.SEEK_CUR:
-            self._pos += pos
-        else:
-            raise io.UnsupportedOperation("StreamWriter cannot seek from the end")
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
     def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
         return True
 
     def sync(self) -> None:
@@ -183,65 +169,3 @@ def _fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-class StreamReader(io.RawIOBase):
-    """The volumes ``paths`` (in order) read as one seekable file."""
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        super().__init__()
-        self.paths = [Path(p) for p in paths]
-        self._files = [open(p, "rb") for p in self.paths]  # noqa: SIM115 - closed in close()
-        self._sizes = [os.fstat(f.fileno()).st_size for f in self._files]
-        self._starts = [0]
-        for size in self._sizes:
-            self._starts.append(self._starts[-1] + size)
-        self.size = self._starts[-1]
-        self._pos = 0
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        done = 0
-        while done < len(view) and self._pos < self.size:
-            index = self._index(self._pos)
-            offset = self._pos - self._starts[index]
-            want = min(len(view) - done, self._sizes[index] - offset)
-            n = os.preadv(self._files[index].fileno(), [view[done:done + want]], offset)
-            if n <= 0:
-                raise OSError(f"{self.paths[index]} shrank while being read")
-            done += n
-            self._pos += n
-        return done
-
-    def _index(self, pos: int) -> int:
-        # Few volumes: a linear scan is clearer than bisect and just as fast.
-        for index in range(len(self._sizes)):
-            if pos < self._starts[index + 1]:
-                return index
-        return len(self._sizes) - 1
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            self._pos = pos
-        elif whence == io.SEEK_CUR:
-            self._pos += pos
-        elif whence == io.SEEK_END:
-            self._pos = self.size + pos
-        if self._pos < 0:
-            raise ValueError("negative seek position")
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        for handle in self._files:
-            handle.close()
-        self._files = []
-        super().close()

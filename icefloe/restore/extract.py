@@ -45,14 +45,11 @@ from icefloe.restore.sevenzip import (
     Member,
     damaged_volumes,
     decode,
-    read_archive,
+    open_archive,
     read_inner_manifest,
 )
-from icefloe.restore.sources import (
-    VolumeReader,
-    VolumeSource,
-    split_volume_name,
-)
+from icefloe.restore.sources import split_volume_name
+from icefloe.volumestream import VolumeReader, VolumeSource
 
 
 @dataclass(frozen=True)
@@ -152,10 +149,9 @@ def extract_set(
     set_name = set_name or (parsed[0] if parsed else archive_name)
     missing = [s.name for s in sources if not s.present]
     volume_problems = [f"volume {name} is missing" for name in missing]
-    reader = VolumeReader(sources)
-    try:
-        folders, members = read_archive(reader, sources, password, archive_name)
-        manifest = read_inner_manifest(reader, folders, password)
+    with open_archive(sources, password, archive_name) as archive:
+        folders, members = archive.folders, archive.members
+        manifest = read_inner_manifest(archive.reader, folders, password)
         source = "archive"
         if manifest is None and sidecar is not None:
             manifest, source = sidecar, "sidecar"
@@ -166,8 +162,6 @@ def extract_set(
             run.extract(sources, folders, members, password, workers)
         finally:
             run.placer.close()
-    finally:
-        reader.close()
     if not missing and run.damaged_folders:
         spans = [(f.offset, f.offset + f.packsize) for f in folders if f.index in run.damaged_folders]
         volume_problems += damaged_volumes(sources, spans)

@@ -57,6 +57,7 @@ class Folder:
     members: list[Member] = field(default_factory=list)
     crc: int | None = None  # of the whole output, when the header records it
     streams: int = 1  # entries stored in it
+    pack_crc: int | None = None  # of the packed bytes, when the header records it (testzip checks it)
 
 
 def filetime_ns(value: int | None) -> int | None:
@@ -185,6 +186,7 @@ def _streams(buf: _Bytes, *, with_files: bool, sizes: list[int] | None = None,
              crcs: list[int | None] | None = None) -> list[Folder]:
     """StreamsInfo: PackInfo, UnpackInfo (the folders) and SubStreamsInfo (entry sizes, CRCs)."""
     packpos, packsizes, folders = 0, [], []
+    pack_crcs: list[int | None] = []
     prop = buf.byte()
     if prop == PACK_INFO:
         packpos, count = buf.number(), buf.count()
@@ -193,13 +195,15 @@ def _streams(buf: _Bytes, *, with_files: bool, sizes: list[int] | None = None,
             packsizes = [buf.number() for _ in range(count)]
             prop = buf.byte()
         if prop == CRC:
-            buf.digests(count)
+            pack_crcs = buf.digests(count)
             prop = buf.byte()
         if prop != END:
             raise ValueError("the header's pack info is damaged")
         prop = buf.byte()
     if prop == UNPACK_INFO:
         folders = _folders(buf, packpos, packsizes)
+        for folder, pack_crc in zip(folders, pack_crcs):
+            folder.pack_crc = pack_crc
         prop = buf.byte()
     if prop == SUBSTREAMS_INFO:
         _substreams(buf, folders, sizes if sizes is not None else [], crcs if crcs is not None else [])

@@ -17,6 +17,7 @@ import lzma
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from icefloe import manifest as mf
@@ -38,10 +39,10 @@ from icefloe.restore.header import (
     filetime_ns,
     read_layout,
 )
-from icefloe.restore.sources import VolumeReader, VolumeSource
+from icefloe.volumestream import VolumeReader, VolumeSource
 
-__all__ = ["DECODE_ERRORS", "Folder", "Member", "damaged_volumes", "decode", "layout", "read_archive",
-           "read_inner_manifest"]
+__all__ = ["DECODE_ERRORS", "Folder", "Member", "OpenArchive", "damaged_volumes", "decode", "layout",
+           "open_archive", "read_archive", "read_inner_manifest"]
 
 BLOCK = 1 << 20
 # What a damaged or missing stretch of the archive raises while a folder is decoded. Reading
@@ -58,6 +59,39 @@ def _py7zr() -> Any:
 
     py7zr.compressor.calculate_key = py7zr_calculate_key
     return py7zr
+
+
+@dataclass
+class OpenArchive:
+    """An archive opened for reading: its volumes as one stream, its folders and entries."""
+
+    reader: VolumeReader
+    folders: list[Folder]
+    members: list[Member]
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> OpenArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_archive(sources: Sequence[VolumeSource], password: str | None, name: str) -> OpenArchive:
+    """The archive ``name`` whose volumes are ``sources`` (in order), its header read: what
+    testzip and a restore both start from. PasswordError when the password is missing or
+    wrong, ChecksumMismatch when the header is damaged, MissingVolume when the volume that
+    holds it is missing."""
+    sources = list(sources)
+    reader = VolumeReader(sources)
+    try:
+        folders, members = read_archive(reader, sources, password, name)
+    except BaseException:
+        reader.close()
+        raise
+    return OpenArchive(reader, folders, members)
 
 
 def read_archive(reader: VolumeReader, sources: Sequence[VolumeSource], password: str | None,
@@ -141,12 +175,14 @@ def layout(archive: Any) -> tuple[list[Folder], list[Member]]:
     if main is not None:
         pack = main.packinfo
         pos = SIGNATURE_SIZE + pack.packpos
+        pack_crcs = _pack_crcs(pack)
         for index, folder in enumerate(main.unpackinfo.folders):
             if len(folder.packed_indices) > 1:
                 raise UsageError("this archive uses a multi-stream method (such as BCJ2) icefloe does not "
                                  "decode; extract it with 7-Zip (`7zz x`)")
             size = pack.packsizes[index]
-            folders.append(Folder(index, pos, size, list(folder.coders), list(folder.unpacksizes)))
+            folders.append(Folder(index, pos, size, list(folder.coders), list(folder.unpacksizes),
+                                  pack_crc=pack_crcs[index] if index < len(pack_crcs) else None))
             pos += size
     by_id = {id(f): i for i, f in enumerate(main.unpackinfo.folders)} if main is not None else {}
     members: list[Member] = []
@@ -164,6 +200,14 @@ def layout(archive: Any) -> tuple[list[Folder], list[Member]]:
         if member.folder is not None:
             folders[member.folder].members.append(member)
     return folders, members
+
+
+def _pack_crcs(pack: Any) -> list[int | None]:
+    """py7zr's pack info's CRCs, None where none is recorded."""
+    if not pack.enable_digests:
+        return []
+    crcs = list(pack.crcs)
+    return [crcs.pop(0) if ok else None for ok in pack.digestdefined]
 
 
 class _Py7zrStream:

@@ -1,9 +1,10 @@
 """Where an archive set's volumes are read from: files, mounted discs, or ISO images.
 
 A 7z multi-volume archive is one byte stream cut into files (docs/archive.md), so the
-extractor reads the volumes as one seekable stream (:class:`VolumeReader`). A volume that is
-missing becomes a hole of its expected size: reading it raises :class:`MissingVolume`, so
-folders stored elsewhere can still be extracted and verified, and the error names the file.
+extractor reads the volumes as one seekable stream (:class:`~icefloe.volumestream.VolumeReader`,
+which testzip reads with too). A volume that is missing becomes a hole of its expected size
+(:func:`fill_holes`): reading it raises MissingVolume, so folders stored elsewhere can still
+be extracted and verified, and the error names the file.
 
 Discs: each disc carries some volumes, the manifest sidecar, SHA256SUMS.txt and RESTORE.txt
 at its root (docs/disc.md). :func:`gather_discs` takes mounted disc folders (or a folder the
@@ -23,27 +24,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from icefloe import manifest as mf
-from icefloe.errors import InputNotFound, InputUnreadable, MissingVolume, PasswordError, UsageError
+from icefloe.errors import InputNotFound, InputUnreadable, MissingVolume, PasswordError, UsageError  # noqa: F401
+# VolumeReader, file_source and MissingVolume are also icefloe.restore's, from here.
+from icefloe.volumestream import PositionedStream, VolumeReader, VolumeSource, file_source  # noqa: F401
 
 SUMS_NAME = "SHA256SUMS.txt"
 _VOLUME = re.compile(r"^(?P<set>.+)\.7z(?:\.(?P<num>\d{3,}))?$")
 _ISO_MAGIC = b"CD001"
 SECTOR = 2048
-
-
-@dataclass(frozen=True)
-class VolumeSource:
-    """One volume: its name, size, expected SHA-256, and how to open it (None: missing)."""
-
-    name: str
-    size: int | None
-    sha256: str | None = None
-    opener: Callable[[], BinaryIO] | None = None
-    where: str = ""  # for messages: a path, or "image.iso:/name"
-
-    @property
-    def present(self) -> bool:
-        return self.opener is not None
 
 
 def split_volume_name(name: str) -> tuple[str, int] | None:
@@ -52,13 +40,6 @@ def split_volume_name(name: str) -> tuple[str, int] | None:
     if not match:
         return None
     return match["set"], int(match["num"] or 1)
-
-
-def file_source(path: Path, sha256: str | None = None, name: str | None = None) -> VolumeSource:
-    path = Path(path)
-    if not path.is_file():
-        return VolumeSource(name or path.name, None, sha256, None, str(path))
-    return VolumeSource(name or path.name, path.stat().st_size, sha256, lambda: open(path, "rb"), str(path))
 
 
 def fill_holes(sources: Sequence[VolumeSource]) -> list[VolumeSource]:
@@ -72,90 +53,10 @@ def fill_holes(sources: Sequence[VolumeSource]) -> list[VolumeSource]:
     return out
 
 
-class VolumeReader(io.RawIOBase):
-    """The volumes, in order, read as one seekable stream; holes raise MissingVolume."""
-
-    def __init__(self, sources: Sequence[VolumeSource]) -> None:
-        super().__init__()
-        self.sources = list(sources)
-        self._starts = [0]
-        for src in self.sources:
-            if src.size is None:
-                raise MissingVolume(src.name, f"volume {src.name} is missing and its size is unknown, "
-                                    "so the archive cannot be read past it")
-            self._starts.append(self._starts[-1] + src.size)
-        self.size = self._starts[-1]
-        self._handles: dict[int, BinaryIO] = {}
-        self._pos = 0
-
-    def _handle(self, index: int) -> BinaryIO:
-        handle = self._handles.get(index)
-        if handle is None:
-            src = self.sources[index]
-            if src.opener is None:
-                raise MissingVolume(src.name)
-            try:
-                handle = self._handles[index] = src.opener()
-            except Exception as exc:
-                if isinstance(exc, MissingVolume):
-                    raise
-                raise InputUnreadable(f"cannot open {src.where or src.name}: {exc.strerror or exc}") from None
-        return handle
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        done = 0
-        while done < len(view) and self._pos < self.size:
-            index = self._index(self._pos)
-            offset = self._pos - self._starts[index]
-            want = min(len(view) - done, self.sources[index].size - offset)  # type: ignore[operator]
-            handle = self._handle(index)
-            try:
-                handle.seek(offset)
-                n = handle.readinto(view[done:done + want])
-            except OSError as exc:  # a scratched disc, a failing disk: this stretch is lost
-                where = self.sources[index].where or self.sources[index].name
-                raise InputUnreadable(f"cannot read {where} at byte {offset}: {exc.strerror or exc}") from None
-            if not n:
-                raise InputUnreadable(f"{self.sources[index].where or self.sources[index].name} "
-                                      "is shorter than expected")
-            done += n
-            self._pos += n
-        return done
-
-    def _index(self, pos: int) -> int:
-        for index in range(len(self.sources)):
-            if pos < self._starts[index + 1]:
-                return index
-        return len(self.sources) - 1
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + pos < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + pos
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
-        super().close()
-
-
 # -- discs --------------------------------------------------------------------------------
 
 
-class _IsoMember(io.RawIOBase):
+class _IsoMember(PositionedStream):
     """One file inside an ISO image, opened on its own handle (so readers never share one)."""
 
     def __init__(self, image: Path, path: str, kind: str) -> None:
@@ -167,23 +68,18 @@ class _IsoMember(io.RawIOBase):
         try:
             self._io = self._iso.open_file_from_iso(**{kind: path})
             self._io.__enter__()
+            self.size = self._io.seek(0, io.SEEK_END)
         except BaseException:
             self._iso.close()
             raise
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        return self._io.readinto(buffer)
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        return self._io.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._io.tell()
+        self._io.seek(self._pos)
+        n = self._io.readinto(buffer)
+        self._pos += n
+        return n
 
     def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
         return True
 
     def close(self) -> None:

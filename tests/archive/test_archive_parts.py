@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -13,8 +14,9 @@ from archive_helpers import make_partition
 from icefloe import manifest as mf
 from icefloe.archive import classify, scan_partition, volume_paths
 from icefloe.archive.scan import COPY, LZMA2
-from icefloe.archive.volumes import StreamReader, StreamWriter
-from icefloe.errors import UsageError
+from icefloe.archive.volumes import StreamWriter
+from icefloe.errors import InputUnreadable, MissingVolume, UsageError
+from icefloe.volumestream import VolumeReader, VolumeSource, file_sources
 
 
 def test_stream_writer_splits_at_exact_boundaries_from_several_writers(tmp_path: Path) -> None:
@@ -30,7 +32,7 @@ def test_stream_writer_splits_at_exact_boundaries_from_several_writers(tmp_path:
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"a.7z.{i:03d}" for i in range(1, 11)]
     assert all((tmp_path / n).stat().st_size == 1000 for n in names)
-    with StreamReader([tmp_path / n for n in names]) as reader:
+    with VolumeReader(file_sources([tmp_path / n for n in names])) as reader:
         assert reader.read() == data
         reader.seek(995)
         assert reader.read(10) == data[995:1005]
@@ -46,8 +48,35 @@ def test_stream_writer_copy_from_crosses_volumes(tmp_path: Path) -> None:
     out.seek(0)
     out.write(b"x" * 1000)
     out.close()
-    with StreamReader(sorted(tmp_path.glob("b.7z.*"))) as reader:
+    with VolumeReader(file_sources(sorted(tmp_path.glob("b.7z.*")))) as reader:
         assert reader.read() == b"x" * 1000 + src.read_bytes()
+
+
+def test_one_reader_for_files_other_handles_and_holes(tmp_path: Path) -> None:
+    """Plain files, handles without a file descriptor (as inside an ISO image) and a missing
+    volume, read as one stream: the hole raises MissingVolume naming it, the rest reads."""
+    data = random.Random(2).randbytes(3000)
+    (tmp_path / "c.7z.001").write_bytes(data[:1000])
+    sources = [
+        *file_sources([tmp_path / "c.7z.001"]),
+        VolumeSource("c.7z.002", 1000, None, None, "c.7z.002"),  # missing, of known size
+        VolumeSource("c.7z.003", 1000, None, lambda: io.BytesIO(data[2000:]), "disc.iso:/c.7z.003"),
+    ]
+    with VolumeReader(sources) as reader:
+        assert reader.read(1000) == data[:1000]
+        with pytest.raises(MissingVolume) as missing:
+            reader.read(10)
+        assert missing.value.volume == "c.7z.002"
+        assert reader.seek(-5, os.SEEK_END) == 2995 and reader.read() == data[-5:]
+        reader.seek(2100)
+        assert reader.read(50) == data[2100:2150] and reader.tell() == 2150
+        with pytest.raises(ValueError):
+            reader.seek(-1)
+    with pytest.raises(MissingVolume, match="size is unknown"):
+        VolumeReader([VolumeSource("c.7z.001", None)])
+    short = [VolumeSource("c.7z.001", 2000, None, lambda: open(tmp_path / "c.7z.001", "rb"), "c.7z.001")]
+    with VolumeReader(short) as reader, pytest.raises(InputUnreadable, match="shorter than expected"):
+        reader.read()
 
 
 def test_classify_by_extension_then_by_sample(tmp_path: Path) -> None:
