@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import zlib
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,12 @@ def test_an_interrupted_download_resumes_with_only_the_missing_ranges_even_under
     journal = json.loads(journal_path(dest).read_text())
     assert journal["format"] == "icefloe-download-journal" and journal["version"] == 1
     assert [r["start"] for r in journal["ranges"]] == [0, MIB]
+    # A vault range is recorded by its tree hash; an S3 range, which comes with no checksum, by a CRC32.
+    for item, chunk in zip(journal["ranges"], (data[:MIB], data[MIB:2 * MIB]), strict=True):
+        if backend == "glacier":
+            assert item["tree_hash"] == tree_hash(chunk) and item.get("crc32") is None
+        else:
+            assert item["tree_hash"] is None and item["crc32"] == f"{zlib.crc32(chunk):08x}"
     assert not dest.exists()
     # The job expired meanwhile: a new retrieval of the same archive continues the download.
     target = store.describe_job(job_id).target
