@@ -59,17 +59,9 @@ def standin(standin_server, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A folder with two partitions (with sentinels) and a config file pointing at them."""
-    for label in ("photos-a", "photos-b"):
-        part = tmp_path / label
-        part.mkdir()
-        (part / ".icefloe-partition").write_text(label + "\n")
-    (tmp_path / "icefloe.toml").write_text(
-        'work_dir = "work"\n'
-        '[[partitions]]\nlabel = "photos-a"\npath = "photos-a"\n'
-        '[[partitions]]\nlabel = "photos-b"\npath = "photos-b"\n'
-        '[archive]\ndisc = "dvd+r"\n'
-    )
-    return tmp_path
+    from helpers import make_workspace
+
+    return make_workspace(tmp_path)
 
 
 @pytest.fixture

@@ -26,6 +26,21 @@ def sha_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def make_workspace(root: Path) -> Path:
+    """``root`` with two partitions (with sentinels) and a config file pointing at them."""
+    for label in ("photos-a", "photos-b"):
+        part = root / label
+        part.mkdir(parents=True)
+        (part / ".icefloe-partition").write_text(label + "\n")
+    (root / "icefloe.toml").write_text(
+        'work_dir = "work"\n'
+        '[[partitions]]\nlabel = "photos-a"\npath = "photos-a"\n'
+        '[[partitions]]\nlabel = "photos-b"\npath = "photos-b"\n'
+        '[archive]\ndisc = "dvd+r"\n'
+    )
+    return root
+
+
 def create_container(endpoint_url: str, backend: str, name: str) -> str:
     """A vault ("glacier") or bucket ("s3") on the stand-in; the [coldstore] line naming it."""
     import boto3

@@ -13,33 +13,45 @@ from pathlib import Path
 import boto3
 import pytest
 
-from helpers import files_of, ok, one_line_error, snapshot
+from helpers import files_of, make_workspace, ok, one_line_error, snapshot
 from helpers import icefloe as run_icefloe
 
 PASSWORD = "a long family password"
 icefloe = partial(run_icefloe, env={"ICEFLOE_ARCHIVE_PASSWORD": PASSWORD}, columns=250)
 
 
-@pytest.fixture
-def lost(standin, workspace: Path) -> dict:
-    """photos-a consolidated, imaged and uploaded; then both partition folders are gone."""
+@pytest.fixture(scope="module")
+def lost_once(standin_server, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """photos-a consolidated, imaged and uploaded; then both partition folders are gone.
+
+    Made once: each test works in its own copy (the images and the bucket are only read).
+    """
+    workspace = make_workspace(tmp_path_factory.mktemp("lost") / "site")
     part = workspace / "photos-a"
     (part / "2019").mkdir()
     (part / "2019" / "IMG_0001.jpg").write_bytes(os.urandom(300_000))
     (part / "letter.txt").write_text("dear grandma\n" * 2000)
     original = files_of(snapshot(part))
     bucket = f"lost-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=bucket)
+    boto3.client("s3", endpoint_url=standin_server.url).create_bucket(Bucket=bucket)
     config = workspace / "icefloe.toml"
     config.write_text(config.read_text() + f'[coldstore]\nbackend = "s3"\nbucket = "{bucket}"\n'
                       "part_size_mib = 8\n[restore]\npoll_first_s = 0.05\npoll_max_s = 0.2\n")
-    made = json.loads(ok(icefloe("consolidate", "photos-a", "--json", cwd=workspace)))
-    iso = ok(icefloe("iso", made["set"], cwd=workspace)).split()
+    env = {"ICEFLOE_ARCHIVE_PASSWORD": PASSWORD, "AWS_ENDPOINT_URL": standin_server.url}
+    made = json.loads(ok(icefloe("consolidate", "photos-a", "--json", cwd=workspace, env=env)))
+    iso = ok(icefloe("iso", made["set"], cwd=workspace, env=env)).split()
     volume = made["volumes"][0]["path"]
-    ok(icefloe("upload", volume, "--partition", "photos-a", cwd=workspace))
+    ok(icefloe("upload", volume, "--partition", "photos-a", cwd=workspace, env=env))
     shutil.rmtree(part)
     shutil.rmtree(workspace / "photos-b")
     return {"dir": workspace, "set": made["set"], "iso": iso, "original": original, "volume": volume}
+
+
+@pytest.fixture
+def lost(lost_once: dict, standin, tmp_path: Path) -> dict:
+    site = tmp_path / "site"
+    shutil.copytree(lost_once["dir"], site, symlinks=True)
+    return {**lost_once, "dir": site}
 
 
 def test_commands_that_need_no_partition_work_with_every_folder_missing(lost: dict) -> None:
