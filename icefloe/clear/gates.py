@@ -200,34 +200,32 @@ def check_gates(
     for aset in pending:
         subject = f"set:{aset.name}"
         archives = catalog.archives(set_name=aset.name)
-        volumes = max((a.volumes for a in archives), default=0)
-        if not archives:
-            detail = f"set {aset.name} has no archives recorded"
-            gates.append(Gate(subject, ARCHIVED, False, detail))
-        elif len({a.volume for a in archives}) < volumes:
-            gates.append(Gate(subject, ARCHIVED, False,
-                              f"set {aset.name} has {len(archives)} of {volumes} volumes recorded"))
-        else:
-            gates.append(Gate(subject, ARCHIVED, True, f"{len(archives)} volume(s)"))
+        gates.append(_all_parts(subject, ARCHIVED, aset.name, [(a.volume, a.volumes) for a in archives],
+                                "archives recorded", "volumes recorded", "volume(s)"))
         for archive in archives:
             gates.extend(_archive_gates(catalog, archive))
         if disc_configured:
             images = catalog.images(aset.name)
-            count = max((i.disc_count for i in images), default=0)
-            if not images:
-                detail = f"set {aset.name} has no disc images"
-                gates.append(Gate(subject, DISCS_MADE, False, detail))
-            elif len({i.disc_index for i in images}) < count:
-                gates.append(Gate(subject, DISCS_MADE, False,
-                                  f"set {aset.name} has {len(images)} of {count} disc images"))
-            else:
-                gates.append(Gate(subject, DISCS_MADE, True, f"{len(images)} disc image(s)"))
+            gates.append(_all_parts(subject, DISCS_MADE, aset.name, [(i.disc_index, i.disc_count) for i in images],
+                                    "disc images", "disc images", "disc image(s)"))
             for image in images:
                 gates.extend(_image_gates(catalog, image, burner_configured))
     never = datetime.max.replace(tzinfo=timezone.utc)  # an unreadable date counts as newest
     newest = max(pending, key=lambda s: _when(s.created_at) or never)
     gates.extend(_mirror_gates(catalog, label, newest))
     return gates
+
+
+def _all_parts(subject: str, kind: str, set_name: str, parts: list[tuple[int, int]], none: str, of: str,
+               noun: str) -> Gate:
+    """Whether every part of a set is recorded: ``parts`` are (index, count) pairs, such as
+    (volume, volumes) of its archives or (disc index, disc count) of its images."""
+    if not parts:
+        return Gate(subject, kind, False, f"set {set_name} has no {none}")
+    count = max(n for _, n in parts)
+    if len({i for i, _ in parts}) < count:
+        return Gate(subject, kind, False, f"set {set_name} has {len(parts)} of {count} {of}")
+    return Gate(subject, kind, True, f"{len(parts)} {noun}")
 
 
 def gate_error(label: str, gates: Iterable[Gate]) -> GateNotMet | None:
