@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from icefloe.catalog import INVENTORY_SEEN, Catalog, CopyRecord
-from icefloe.coldstore import JobNotReady, parse_inventory, reconcile
+from icefloe.coldstore import parse_inventory, reconcile
 from icefloe.coldstore.inventory import Reconciliation
-from icefloe.errors import ChecksumMismatch
+from icefloe.errors import ChecksumMismatch, JobNotReady
 
 UNREAD = ("InProgress", "Succeeded")  # a job whose output was fetched is "Fetched"
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from icefloe.archive import test_archive
 from icefloe.catalog import INVENTORY_SEEN, TESTZIP, ArchiveRecord, Catalog, CopyRecord
-from icefloe.coldstore import RemoteNotFound, reconcile
+from icefloe.coldstore import reconcile
 from icefloe.coldstore.inventory import latest_inventory
-from icefloe.errors import ChecksumMismatch, IcefloeError, InputNotFound
+from icefloe.errors import ChecksumMismatch, IcefloeError, InputNotFound, RemoteNotFound
 from icefloe.fsutil import reading
 from icefloe.lifecycle import state_of
 from icefloe.progress import Progress

@@ -17,8 +17,7 @@ from pathlib import Path
 from icefloe.catalog import Catalog
 from icefloe.coldstore import Inventory
 from icefloe.coldstore.snapshots import SnapshotStore, StoredSnapshot
-from icefloe.errors import CatalogError, ChecksumMismatch, PasswordError
-from icefloe.restore.retrieval import RetrievalPending
+from icefloe.errors import CatalogError, ChecksumMismatch, PasswordError, RetrievalPending
 from icefloe.snapshot import is_snapshot_name, merge_snapshot, open_snapshot
 
 

@@ -37,8 +37,9 @@ from icefloe.coldstore import (
     parse_inventory,
     reconcile,
 )
+from icefloe.errors import RetrievalPending
 from icefloe.restore.options import RestoreOptions
-from icefloe.restore.retrieval import RetrievalPending, wait_for_job
+from icefloe.restore.retrieval import wait_for_job
 from icefloe.restore.sources import split_volume_name
 from icefloe.snapshot import is_snapshot_name
 

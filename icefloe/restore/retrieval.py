@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from icefloe.catalog import ArchiveRecord, Catalog, CopyRecord
-from icefloe.coldstore import RemoteJob, RemoteNotFound
-from icefloe.errors import InputNotFound, RetrievalPending, ServiceError, UsageError
+from icefloe.coldstore import RemoteJob
+from icefloe.errors import InputNotFound, RemoteNotFound, RetrievalPending, ServiceError, UsageError
 from icefloe.progress import Progress
 from icefloe.restore.cost import Estimate, check_tier, estimate
 from icefloe.restore.download import Downloaded, download_job_output
