@@ -76,10 +76,7 @@ def archiving_password(archive: ArchiveConfig) -> str | None:
     return for_writing(archive, archive_password(archive))
 
 
-@stage(
-    name="consolidate-partition",
-    task_run_name="consolidate {label}",
-)
+@stage(name="consolidate-partition", task_run_name="consolidate {label}")
 def consolidate_partition_task(label: str, config: str | None = None, out_dir: str | None = None) -> ArchivedSet:
     """Consolidate partition ``label`` into a tested archive set and record it in the catalog
     (or carry its live set forward from the step it reached)."""
@@ -114,10 +111,7 @@ def consolidate_partition_task(label: str, config: str | None = None, out_dir: s
     return ArchivedSet.of(result)
 
 
-@stage(
-    name="test-archive",
-    task_run_name="testzip {set_name}",
-)
+@stage(name="test-archive", task_run_name="testzip {set_name}")
 def test_archive_task(set_name: str, config: str | None = None) -> str:
     """testzip every volume of a recorded set; records TESTZIP per volume; returns the set name.
 

@@ -82,11 +82,7 @@ def check_gates_task(label: str, config: str | None = None) -> int:
     return len(gates)
 
 
-@stage(
-    name="plan-clear",
-    task_run_name="plan clear {label}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="plan-clear", task_run_name="plan clear {label}", cache_policy=NO_CACHE)
 def plan_clear_task(label: str, config: str | None = None, dry_run: bool = False) -> ClearSummary:
     """What a clear would remove and keep (reads only); a dry run publishes it as an artifact."""
     settings = settings_for(config)
@@ -127,11 +123,7 @@ def stage_clear(label: str, config: str | None = None) -> ClearSummary:
     return ClearSummary.of_staged(plan, staged)
 
 
-@stage(
-    name="recover-clear",
-    task_run_name="recover clear {label}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="recover-clear", task_run_name="recover clear {label}", cache_policy=NO_CACHE)
 def recover_clear(label: str, config: str | None = None) -> list[str]:
     """Finish (or undo) a clear a crash interrupted, before anything else reads the partition."""
     settings = settings_for(config)
@@ -193,11 +185,7 @@ def failed_commit(txn: Transaction) -> str | None:
     return None
 
 
-@stage(
-    name="confirm-clear",
-    task_run_name="confirm clear {staged.label}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="confirm-clear", task_run_name="confirm clear {staged.label}", cache_policy=NO_CACHE)
 def confirm_clear(staged: ClearSummary, config: str | None = None, commit_error: str | None = None) -> None:
     """Check what the transaction did: committed (sets cleared, trash gone) or rolled back."""
     with Catalog.open(settings_for(config).catalog_path) as catalog:

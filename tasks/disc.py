@@ -20,10 +20,7 @@ from icefloe.disc.records import (
 from tasks.common import ArtifactProgress, artifact_key, named_by_file, settings_for, stage
 
 
-@stage(
-    name="build-disc-images",
-    task_run_name="disc images {set_name}",
-)
+@stage(name="build-disc-images", task_run_name="disc images {set_name}")
 def build_images_task(
     set_name: str,
     config: str | None = None,
@@ -52,10 +49,7 @@ def build_images_task(
     return [i.path for i in infos]
 
 
-@stage(
-    name="verify-disc-image",
-    task_run_name=named_by_file("verify", "image_path"),
-)
+@stage(name="verify-disc-image", task_run_name=named_by_file("verify", "image_path"))
 def verify_image_task(image_path: str, config: str | None = None) -> str:
     """Read every file of the image back through UDF; records IMAGE_VERIFIED; returns its SHA-256."""
     settings = settings_for(config)

@@ -29,10 +29,7 @@ def request_inventory_task(config: str | None = None) -> str:
     return job.job_id
 
 
-@stage(
-    name="describe job",
-    cache_policy=NO_CACHE,
-)
+@stage(name="describe job", cache_policy=NO_CACHE)
 def describe_job_task(job_id: str, config: str | None = None) -> RemoteJob:
     """The job's current state (InProgress, Succeeded, Failed)."""
     settings = settings_for(config)
@@ -40,11 +37,7 @@ def describe_job_task(job_id: str, config: str | None = None) -> RemoteJob:
         return store.describe_job(job_id)
 
 
-@stage(
-    name="fetch job output",
-    task_run_name="fetch {job_id}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="fetch job output", task_run_name="fetch {job_id}", cache_policy=NO_CACHE)
 def fetch_job_output_task(job_id: str, dest: str, config: str | None = None) -> FetchedOutput:
     """Write a finished job's output to ``dest`` (checked, fsynced, renamed); returns its record.
 

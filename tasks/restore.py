@@ -65,11 +65,7 @@ def request_retrievals_task(target: str, partition: bool = False, tier: str | No
     return list(plan.volumes)
 
 
-@stage(
-    name="wait-for-job",
-    task_run_name="wait for {job_id}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="wait-for-job", task_run_name="wait for {job_id}", cache_policy=NO_CACHE)
 def wait_for_job_task(job_id: str, config: str | None = None) -> str:
     """Poll a retrieval (or inventory) job with backoff until it has Succeeded; returns its status."""
     settings = settings_for(config)
@@ -78,11 +74,7 @@ def wait_for_job_task(job_id: str, config: str | None = None) -> str:
     return job.status
 
 
-@stage(
-    name="download-volume",
-    task_run_name="download {archive}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="download-volume", task_run_name="download {archive}", cache_policy=NO_CACHE)
 def download_volume_task(archive: str, config: str | None = None) -> str:
     """Download one retrieved volume (ranged, verified, resumable); returns its local path."""
     settings = settings_for(config)
@@ -96,11 +88,7 @@ def download_volume_task(archive: str, config: str | None = None) -> str:
     return path
 
 
-@stage(
-    name="extract-set",
-    task_run_name="extract {set_name}",
-    cache_policy=NO_CACHE,
-)
+@stage(name="extract-set", task_run_name="extract {set_name}", cache_policy=NO_CACHE)
 def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | None = None,
                      select: str | None = None, overwrite: bool = False) -> ExtractReport:
     """Extract a set from its downloaded volumes into ``to``, check every file against the
@@ -124,10 +112,7 @@ def extract_set_task(set_name: str, volumes: list[str], to: str, config: str | N
     return report
 
 
-@stage(
-    name="rebuild-catalog",
-    cache_policy=NO_CACHE,
-)
+@stage(name="rebuild-catalog", cache_policy=NO_CACHE)
 def rebuild_catalog_task(wait: bool = True, config: str | None = None) -> RebuildResult:
     """Recreate the catalog from the vault's inventory or the bucket's listing."""
     settings = settings_for(config)
