@@ -354,7 +354,6 @@ class ColdStore(ABC):
     def list_jobs(self) -> list[RemoteJob]:
         """Jobs the service knows, in progress ones included, oldest first."""
 
-    @abstractmethod
     def fetch_job_output(
         self,
         job_id: str,
@@ -365,6 +364,16 @@ class ColdStore(ABC):
     ) -> FetchedOutput:
         """Write a finished job's output to ``dest`` (temporary name, fsync, rename),
         checking it against the service's checksum. ``byte_range`` is [start, end)."""
+        if byte_range is not None and (byte_range[0] < 0 or byte_range[1] <= byte_range[0]):
+            raise UsageError(f"byte range {byte_range[0]}-{byte_range[1]} is empty or negative")
+        return self._fetch_job_output(self.describe_job(job_id), Path(dest), byte_range,
+                                      progress_or_null(progress))
+
+    @abstractmethod
+    def _fetch_job_output(
+        self, job: RemoteJob, dest: Path, byte_range: tuple[int, int] | None, progress: Progress
+    ) -> FetchedOutput:
+        """The backend's part of :meth:`fetch_job_output`, for the job as described just now."""
 
     @abstractmethod
     def fetch_job_range(

@@ -160,16 +160,10 @@ class S3Jobs:
                 continue  # the object is gone
         return jobs
 
-    def fetch_job_output(
-        self,
-        job_id: str,
-        dest: Path,
-        *,
-        byte_range: tuple[int, int] | None = None,
-        progress: Progress | None = None,
+    def _fetch_job_output(
+        self, job: RemoteJob, dest: Path, byte_range: tuple[int, int] | None, progress: Progress
     ) -> FetchedOutput:
-        progress = progress_or_null(progress)
-        job = self.describe_job(job_id)
+        job_id = job.job_id
         if job_id.startswith("listing:"):
             return self._write_listing(job, Path(dest), progress)
         if not job.done:
@@ -181,8 +175,6 @@ class S3Jobs:
         params: dict = {"Key": job.target}
         if byte_range is not None:
             start, end = byte_range
-            if start < 0 or end <= start:
-                raise UsageError(f"byte range {start}-{end} is empty or negative")
             params["Range"] = f"bytes={start}-{end - 1}"
         whole = byte_range is None or (byte_range[0] == 0 and byte_range[1] >= head.size)
         total = head.size if byte_range is None else min(byte_range[1], head.size) - byte_range[0]

@@ -200,16 +200,10 @@ class VaultJobs:
             if not marker:
                 return sorted(jobs, key=lambda j: j.created or "")
 
-    def fetch_job_output(
-        self,
-        job_id: str,
-        dest: Path,
-        *,
-        byte_range: tuple[int, int] | None = None,
-        progress: Progress | None = None,
+    def _fetch_job_output(
+        self, job: RemoteJob, dest: Path, byte_range: tuple[int, int] | None, progress: Progress
     ) -> FetchedOutput:
-        progress = progress_or_null(progress)
-        job = self.describe_job(job_id)
+        job_id = job.job_id
         if not job.done:
             raise JobNotReady(
                 f"job {job_id} is {job.status}; {job.kind} jobs take hours on AWS, "
@@ -221,8 +215,6 @@ class VaultJobs:
         )
         if byte_range is not None:
             start, end = byte_range
-            if start < 0 or end <= start:
-                raise UsageError(f"byte range {start}-{end} is empty or negative")
             params["range"] = f"bytes={start}-{end - 1}"
         total = (byte_range[1] - byte_range[0]) if byte_range else (job.output_size or 0)
         progress.on_queued(total, f"job {job_id[:12]}")

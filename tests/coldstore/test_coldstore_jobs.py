@@ -10,7 +10,7 @@ from coldstore_helpers import MIB, write_random
 
 from icefloe.catalog import INVENTORY_SEEN
 from icefloe.coldstore import JobNotReady, parse_inventory, reconcile
-from icefloe.errors import ChecksumMismatch
+from icefloe.errors import ChecksumMismatch, UsageError
 
 
 def test_inventory_lists_uploads_with_their_descriptions(store, catalog, tmp_path: Path) -> None:
@@ -103,6 +103,13 @@ def test_byte_range_of_a_retrieval(store, tmp_path: Path) -> None:
     assert out.read_bytes() == data[MIB:]
     if store.backend == "glacier":
         assert fetched.verified  # a MiB-aligned range comes with its tree hash
+
+
+@pytest.mark.parametrize("bad", [(5, 5), (-1, 10), (10, 3)])
+def test_an_empty_or_negative_byte_range_is_refused_before_the_service_is_asked(store, tmp_path, bad) -> None:
+    with pytest.raises(UsageError, match="byte range .* is empty or negative"):
+        store.fetch_job_output("no-such-job", tmp_path / "out.bin", byte_range=bad)  # not a job either
+    assert not (tmp_path / "out.bin").exists()
 
 
 def test_reconcile_reports_pending_and_unknown(store, catalog, tmp_path: Path) -> None:
