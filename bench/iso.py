@@ -11,7 +11,9 @@ of each counting:
   SHA-256 computed while writing, the image fsynced), with the files' SHA-256s known
   beforehand, as an archive set's volumes are from the catalog (the sums are computed before
   the timing starts), and again computing every file's SHA-256 while writing,
-- ``xorriso -as mkisofs -R -J`` (xorriso cannot write UDF), then ``sync`` of its image,
+- ``xorriso -as mkisofs -R -J`` (xorriso cannot write UDF), then ``sync`` of its image, and
+  the same with ``--md5`` (xorriso's own checksums: an MD5 of the session and of every file,
+  recorded in the image), its nearest equivalent of icefloe's SHA-256s,
 - ``genisoimage -R -J -udf`` (the closest peer with UDF), then ``sync``, when installed.
 
 Interleaved with them, the bounds: one SHA-256 pass over the data (the image's checksum
@@ -195,6 +197,8 @@ def main() -> None:
             ("icefloe, + SHA-256 of every file", [*py, str(data), str(out)]),
             ("xorriso -as mkisofs -R -J, sync", synced(
                 ["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-o", str(out), str(data)], out)),
+            ("xorriso, + --md5 (image and files)", synced(
+                ["xorriso", "-as", "mkisofs", "-quiet", "--md5", "-R", "-J", "-o", str(out), str(data)], out)),
         ]
         if args.baseline:
             sides.insert(2, (f"icefloe from {args.baseline}"[:38], [
