@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from helpers import icefloe, sha_hex
-from season import LABELS, Season
+from season import LABELS, SEASON_DAYS, Season
 
 PASSWORD = "correct horse battery staple"
 
@@ -70,7 +70,7 @@ def test_after_a_fire_the_catalog_and_every_photo_come_back(prefect_harness, sta
     season = Season.create(tmp_path, backend, standin, PREFECT_API_URL.value(), 11, password=PASSWORD)
     season.kill_rate = season.fault_rate = 0.0
     season.retried = True  # no failed run here: the season test has that
-    for day in range(5):
+    for day in range(SEASON_DAYS):
         season.day(day)
     season.drain()
     before = catalog_view(season)
