@@ -265,14 +265,17 @@ def test_a_secret_block_is_named_when_it_gives_no_password(tmp_path: Path) -> No
         for_writing(archive, "")
 
 
-def test_the_archive_run_says_when_it_is_unencrypted(standin, photos: Path) -> None:
+def test_the_archive_run_says_when_it_is_unencrypted(prefect_harness, standin, photos: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
     bucket = f"plain-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=standin.url).create_bucket(Bucket=bucket)
     (photos / "offsite").mkdir()
     with (photos / "icefloe.toml").open("a") as f:  # the workspace's [archive] table is last
         f.write(f'encrypt = false\nburner = "none"\n[mirror]\ntarget = "offsite"\n'
                 f'[coldstore]\nbackend = "s3"\nbucket = "{bucket}"\npart_size_mib = 8\n')
-    proc = icefloe("archive", "photos-a", cwd=photos)
+    # On the session's Prefect server: a temporary one per run is the demo's and test_cli_prefect's.
+    proc = icefloe("archive", "photos-a", cwd=photos, env={"PREFECT_API_URL": PREFECT_API_URL.value()})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "NOT encrypted (archive.encrypt = false)" in proc.stderr
     ((name, encrypted, verifier),) = set_rows(photos)
