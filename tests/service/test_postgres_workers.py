@@ -19,6 +19,8 @@ from icefloe.sample import make_sample_partition
 from icefloe.service import SERVER_UNIT, WORKER_UNIT
 from unit_helpers import free_port, run_step, start, stop, wait_for
 
+# A worker looks for scheduled runs every 10 s by default; the test's one run need not wait that long.
+FAST_POLL = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
 
 
 def _pg_bin(name: str) -> str:
@@ -102,7 +104,7 @@ def test_archive_partition_completes_through_two_workers_on_postgres(tmp_path, s
             for step in (0, 2):  # `icefloe service wait`, then serve.py --deploy (notify: none configured)
                 done = run_step(units[WORKER_UNIT], "ExecStartPre", step, timeout=300)
                 assert done.returncode == 0, done.stdout + done.stderr + log.read_text(errors="replace")[-3000:]
-            procs += [start(units[WORKER_UNIT], log), start(units[WORKER_UNIT], log)]
+            procs += [start(units[WORKER_UNIT], log, FAST_POLL), start(units[WORKER_UNIT], log, FAST_POLL)]
             workers = wait_for(lambda: _workers(api) >= 2 and _workers(api), 120, "two workers never polled", log)
             deployment = httpx.get(f"{api}/deployments/name/archive-partition/archive-partition", timeout=10).json()
             run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run",

@@ -66,6 +66,6 @@ def wait_for(test: Any, timeout: float, what: str, log: Path | None = None) -> A
         value = test()
         if value:
             return value
-        time.sleep(1)
+        time.sleep(0.25)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
     raise AssertionError(f"{what} within {timeout} s\n{tail}")
