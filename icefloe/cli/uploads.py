@@ -46,7 +46,9 @@ def parse_age(text: str) -> timedelta:
 
 @uploads_app.command("abort", rich_help_panel=BY_HAND)
 def uploads_abort(
-    upload_id: Optional[str] = typer.Argument(None, help="The upload to abort."),
+    upload_id: Optional[str] = typer.Argument(
+        None, help="The upload to abort (one that starts with - goes after --: `abort -- -Kx…`)."
+    ),
     older_than: Optional[str] = typer.Option(
         None, "--older-than", help="Abort every open upload started longer ago than this (1d, 12h)."
     ),

@@ -72,7 +72,7 @@ def test_uploads_abort(icefloe, coldcfg) -> None:
            for _ in range(2)]
     code, out, _ = icefloe("uploads", "list")
     assert code == 0 and all(i in out.replace("\n", "") for i in ids)
-    code, out, err = icefloe("uploads", "abort", ids[0])
+    code, out, err = icefloe("uploads", "abort", "--", ids[0])
     assert code == 0 and out.strip() == ids[0] and "aborted 1" in err
     code, out, err = icefloe("uploads", "abort", "--older-than", "1d")
     assert code == 0 and out == "" and "aborted 0" in err

@@ -68,7 +68,7 @@ def cli(standin, config: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("backend", ["glacier"])
 def test_rerun_after_kill_during_complete_records_the_archive(standin, killed, tmp_path) -> None:
     cfg, config, src, data, catalog_path, record, made = killed
-    aborted = cli(standin, config, "uploads", "abort", record.upload_id)
+    aborted = cli(standin, config, "uploads", "abort", "--", record.upload_id)
     assert aborted.returncode == 2 and f"run `icefloe upload {src}".encode() in aborted.stderr
     standin.reset_counters()
     rerun = cli(standin, config, "upload", str(src), "--json")
@@ -115,7 +115,7 @@ def test_after_a_rebuild_the_existing_copy_is_found_before_any_resume(standin, k
             ("completed", made["ArchiveId"])]
         assert [c.remote_id for c in catalog.copies()] == [made["ArchiveId"]]
     assert len(vault_archives(cfg)) == 1
-    code = cli(standin, config, "uploads", "abort", record.upload_id)
+    code = cli(standin, config, "uploads", "abort", "--", record.upload_id)
     assert code.returncode == 2 and b"no open upload" in code.stderr
 
 
