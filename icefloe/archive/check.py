@@ -23,7 +23,7 @@ import py7zr
 from py7zr.compressor import SevenZipDecompressor
 
 from icefloe.archive.parallel import InlineRunner, PoolRunner, make_runner
-from icefloe.archive.sevenzip import BLOCK, SIGNATURE_SIZE, ProgressFn
+from icefloe.archive.sevenzip import BLOCK, ProgressFn
 from icefloe.errors import ChecksumMismatch, InputNotFound, PasswordError
 from icefloe.progress import NullProgress, Progress
 from icefloe.restore.sevenzip import Folder, open_archive

@@ -24,7 +24,6 @@ from icefloe.disc.capacity import SECTOR
 from icefloe.disc.stream import BLOCK
 from icefloe.errors import (
     BurnMismatch,
-    ChecksumMismatch,
     DeviceBusy,
     DeviceError,
     ExternalToolError,
