@@ -35,7 +35,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from measure import MIB, Run, free_port, measure  # noqa: E402  (bench/measure.py)
+from measure import MIB, Run, measure, standin  # noqa: E402  (bench/measure.py)
 
 PYTHON = sys.executable
 AWS = str(Path(PYTHON).with_name("aws"))
@@ -193,35 +192,10 @@ def main() -> None:
     parts = args.parts or ([8] if args.quick else [8, 32])
 
     work = Path(tempfile.mkdtemp(prefix="icefloe-bench-upload-"))
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        ICEFLOE_STANDIN_LATENCY_MS=str(args.latency_ms),
-        ICEFLOE_STANDIN_BANDWIDTH=str(int(args.cap_mib * MIB)),
-        ICEFLOE_STANDIN_STORAGE_DIR=str(work / "standin"),
-    )
-    env.pop("AWS_PROFILE", None)
-    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                           "AWS_SECRET_ACCESS_KEY", "AWS_CONFIG_FILE",
-                                           "AWS_SHARED_CREDENTIALS_FILE")})
-    standin = subprocess.Popen(
-        [PYTHON, "-c", "import sys; from icefloe.cli import main; main(sys.argv[1:])", "standin",
-         "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
     try:
-        line = standin.stdout.readline()
-        if "listening" not in line:
-            raise SystemExit(f"the stand-in did not start: {line}")
-        run_all(work, env, size, concurrencies, parts, args)
+        with standin(work, args.latency_ms, args.cap_mib) as env:
+            run_all(work, env, size, concurrencies, parts, args)
     finally:
-        standin.send_signal(signal.SIGINT)
-        try:
-            standin.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            standin.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 
