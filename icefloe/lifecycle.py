@@ -160,7 +160,7 @@ def remove_unfinished(catalog: Catalog, label: str) -> list[str]:
     """Remove every set of ``label`` whose consolidation never finished: its folders (partial
     or complete but unrecorded) and its plan. Call it with the partition's lease held, so no
     live consolidation is among them. Returns their names."""
-    from icefloe.archive.consolidation import partial_dir
+    from icefloe.archive.workspace import partial_dir
 
     removed = []
     for plan in _plans(catalog, "partition_label=? AND abandoned_at IS NULL", (label,)):

@@ -33,11 +33,10 @@ from icefloe.archive.parallel import InlineRunner, PoolRunner, make_runner
 from icefloe.archive.scan import COPY, DEFAULT_SENTINEL, LZMA2, Entry, scan_partition
 from icefloe.archive.sevenzip import FolderJob, FolderResult, Member
 from icefloe.archive.volumes import StreamWriter, VolumeFlusher, volume_name
-from icefloe.archive.workspace import (  # noqa: F401  (PARTIAL_RE, partial_dir, reserve_set: re-exported)
+from icefloe.archive.workspace import (
     PARTIAL_RE,
     _check_space,
     catalog_bytes,
-    partial_dir,
     pipeline_needs,
     reserve_set,
     set_name_for,

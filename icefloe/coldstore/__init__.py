@@ -24,12 +24,12 @@ from concurrent.futures import Executor
 
 from icefloe.catalog import Catalog
 from icefloe.config import ColdstoreConfig
+from icefloe.errors import JobNotReady
 from icefloe.coldstore.awserrors import RemoteNotFound
 from icefloe.coldstore.base import (
     ColdStore,
     FetchedOutput,
     FetchedRange,
-    JobNotReady,
     OpenUpload,
     RemoteJob,
     RemoteObject,

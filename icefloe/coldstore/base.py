@@ -21,7 +21,6 @@ from icefloe.errors import (
     FileChanged,
     InputNotFound,
     InputUnreadable,
-    JobNotReady,
     TooLarge,
     UsageError,
 )

@@ -16,28 +16,20 @@ from pathlib import Path
 from botocore.exceptions import ChecksumError, FlexibleChecksumError
 
 from icefloe.catalog import now_iso
-from icefloe.errors import ChecksumMismatch, ServiceError, UsageError
-from icefloe.progress import Progress
 from icefloe.coldstore import awserrors
 from icefloe.coldstore.awserrors import RemoteNotFound
 from icefloe.coldstore.base import (
     FetchedOutput,
     FetchedRange,
-    JobNotReady,
     RemoteJob,
     RemoteObject,
     progress_or_null,
 )
 from icefloe.coldstore.description import utc_now
 from icefloe.coldstore.inventory import listing_document
-from icefloe.coldstore.vaultjobs import (
-    READ_CHUNK,
-    CorruptDownload,
-    check_tier,
-    read_range_into,
-    record_job,
-    stream_to_file,
-)
+from icefloe.coldstore.vaultjobs import READ_CHUNK, check_tier, read_range_into, record_job, stream_to_file
+from icefloe.errors import ChecksumMismatch, CorruptDownload, JobNotReady, ServiceError, UsageError
+from icefloe.progress import Progress
 
 # User metadata (x-amz-meta-*); boto3 returns the keys in lower case.
 META_DESCRIPTION = "icefloe-description"

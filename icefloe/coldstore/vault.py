@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 from icefloe.catalog import Catalog, CopyRecord, PartReceipt, UploadRecord
 from icefloe.config import ColdstoreConfig
-from icefloe.errors import ChecksumMismatch, FileChanged, IcefloeError, ServiceError, UsageError
+from icefloe.errors import ChecksumMismatch, FileChanged, IcefloeError, JobNotReady, ServiceError, UsageError
 from icefloe.progress import Progress
 from icefloe.treehash import combine, tree_hash
 from icefloe.coldstore import awserrors
@@ -33,7 +33,6 @@ from icefloe.coldstore.base import (
     VAULT_MAX_PARTS,
     VAULT_MIN_PART,
     ColdStore,
-    JobNotReady,
     LocalFile,
     OpenUpload,
     StoredArchive,

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from icefloe.catalog import JobRecord, now_iso
-from icefloe.errors import ChecksumMismatch, CorruptDownload, UsageError
+from icefloe.errors import ChecksumMismatch, CorruptDownload, JobNotReady, UsageError
 from icefloe.fsutil import atomic_output
 from icefloe.progress import Progress
 from icefloe.treehash import MIB, TreeHasher, tree_hash
 from icefloe.coldstore import awserrors
-from icefloe.coldstore.base import FetchedOutput, FetchedRange, JobNotReady, RemoteJob, progress_or_null
+from icefloe.coldstore.base import FetchedOutput, FetchedRange, RemoteJob, progress_or_null
 
 TIERS = ("Expedited", "Standard", "Bulk")
 _KINDS = {"InventoryRetrieval": "inventory", "ArchiveRetrieval": "retrieval"}

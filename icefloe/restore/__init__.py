@@ -37,7 +37,9 @@ _WHERE = {
     "retrieval": ("RestorePlan", "RetrievalPending", "VolumeNeed", "fetch_volume", "plan_restore",
                   "resolve_sets", "start_retrievals", "wait_for_job"),
     "run": ("SetRestore", "learn_manifest", "restore_from_coldstore", "restore_from_discs"),
-    "sources": ("MissingVolume", "VolumeSource", "file_source", "gather_discs"),
+    "sources": ("gather_discs",),
+    "icefloe.volumestream": ("VolumeSource", "file_source"),
+    "icefloe.errors": ("MissingVolume",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
@@ -63,19 +65,16 @@ if TYPE_CHECKING:
         restore_from_coldstore,
         restore_from_discs,
     )
-    from icefloe.restore.sources import (
-        MissingVolume,
-        VolumeSource,
-        file_source,
-        gather_discs,
-    )
+    from icefloe.errors import MissingVolume
+    from icefloe.restore.sources import gather_discs
+    from icefloe.volumestream import VolumeSource, file_source
 
 
 def __getattr__(name: str) -> Any:
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

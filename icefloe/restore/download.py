@@ -40,9 +40,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from icefloe.coldstore.base import JobNotReady
 from icefloe.coldstore.pump import Budget, InOrderSha256, PartLog
-from icefloe.errors import ChecksumMismatch
+from icefloe.errors import ChecksumMismatch, JobNotReady
 from icefloe.fsutil import fsync_dir, remove_leftovers
 from icefloe.progress import BytesOnly, NullProgress, Progress
 from icefloe.restore.options import RestoreOptions

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from icefloe.restore.sources import DiscFile, VolumeSource, file_source, folder_files, iso_root_files
+from icefloe.restore.sources import DiscFile, folder_files, iso_root_files
+from icefloe.volumestream import VolumeSource, file_source
 
 CHUNK = 1024 * 1024
 SECTOR = 2048

@@ -38,7 +38,8 @@ from icefloe.restore.retrieval import (
     volume_need,
     wait_for_job,
 )
-from icefloe.restore.sources import VolumeSource, file_source, fill_holes, gather_discs
+from icefloe.restore.sources import fill_holes, gather_discs
+from icefloe.volumestream import VolumeSource, file_source
 
 ProgressFor = Callable[[str], Progress]
 

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from icefloe import manifest as mf
-from icefloe.errors import InputNotFound, InputUnreadable, MissingVolume, PasswordError, UsageError  # noqa: F401
-# VolumeReader, file_source and MissingVolume are also icefloe.restore's, from here.
-from icefloe.volumestream import PositionedStream, VolumeReader, VolumeSource, file_source  # noqa: F401
+from icefloe.errors import InputNotFound, InputUnreadable, PasswordError, UsageError
+from icefloe.volumestream import PositionedStream, VolumeSource
 
 SUMS_NAME = "SHA256SUMS.txt"
 _VOLUME = re.compile(r"^(?P<set>.+)\.7z(?:\.(?P<num>\d{3,}))?$")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from archive_helpers import text
 from icefloe.archive import consolidate
-from icefloe.archive.consolidation import PARTIAL_RE
+from icefloe.archive.workspace import PARTIAL_RE
 from icefloe.catalog import Catalog
 from icefloe.fsutil import WRITER_LOCK, remove_leftovers, writer_lock
 

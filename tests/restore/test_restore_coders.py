@@ -18,7 +18,7 @@ from icefloe.restore import extract_set, file_source
 from icefloe.restore.coders import derive_key, open_stream
 from icefloe.restore.header import read_layout
 from icefloe.restore.sevenzip import layout
-from icefloe.restore.sources import VolumeReader
+from icefloe.volumestream import VolumeReader
 
 
 @pytest.mark.parametrize(("secret", "salt", "cycles"), [

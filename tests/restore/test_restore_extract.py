@@ -19,7 +19,8 @@ from icefloe.catalog import Catalog
 from icefloe.errors import ChecksumMismatch, PasswordError, UsageError
 from icefloe.restore import MissingVolume, extract_set, file_source
 from icefloe.restore.place import STAGING, safe_relpath
-from icefloe.restore.sources import VolumeSource, fill_holes
+from icefloe.restore.sources import fill_holes
+from icefloe.volumestream import VolumeSource
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def sources(result, skip: set[int] = frozenset()) -> list[VolumeSource]:
 def folder_of(result, member: str) -> tuple[int, int]:
     """(stream offset, packed size) of the 7z folder holding ``member``."""
     from icefloe.restore.sevenzip import layout
-    from icefloe.restore.sources import VolumeReader
+    from icefloe.volumestream import VolumeReader
 
     reader = VolumeReader(sources(result))
     with py7zr.SevenZipFile(reader, password=PASSWORD) as archive7z:
