@@ -44,6 +44,17 @@ def _power_of_two_mib(value: int) -> int:
 # A vault's part and range sizes are 1 MiB x 2^n (each then has a tree hash); S3 takes them too.
 PowerOfTwoMiB = Annotated[int, AfterValidator(_power_of_two_mib)]
 
+# Uploads hold concurrency x part size in memory, downloads (concurrency + 1) x range size.
+BUFFERS_MAX_MIB = 4096
+
+
+def _buffers_fit(count: int, size_mib: int, names: str) -> None:
+    if count * size_mib > BUFFERS_MAX_MIB:
+        raise ValueError(
+            f"{names} would hold {count} x {size_mib} MiB = {count * size_mib} MiB in memory, "
+            f"more than {BUFFERS_MAX_MIB} MiB: lower one of them"
+        )
+
 SECRET_WORDS = ("password", "passphrase", "secret_key", "aws_secret_access_key", "aws_access_key_id")
 
 
@@ -136,6 +147,11 @@ class ColdstoreConfig(Section):
         parse_rate(value)
         return value
 
+    @model_validator(mode="after")
+    def _parts_fit(self) -> ColdstoreConfig:
+        _buffers_fit(self.concurrency, self.part_size_mib, "concurrency x part_size_mib")
+        return self
+
     @property
     def part_size(self) -> int:
         return self.part_size_mib * MIB
@@ -162,6 +178,11 @@ class RestoreConfig(Section):
     poll_max_s: float = Field(900.0, gt=0)
     wait_timeout_h: float = Field(72.0, gt=0)
     keep_downloads: bool = False
+
+    @model_validator(mode="after")
+    def _ranges_fit(self) -> RestoreConfig:
+        _buffers_fit(self.download_concurrency + 1, self.range_size_mib, "(download_concurrency + 1) x range_size_mib")
+        return self
 
     # USD per GB retrieved, by backend and tier; shown before a retrieval starts.
     prices: dict[str, float] = Field(
