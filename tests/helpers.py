@@ -20,6 +20,7 @@ from typing import NamedTuple
 import pytest
 
 MAIN = "from icefloe.cli import main; main()"
+COMMAND = [sys.executable, "-c", MAIN]  # for a test that starts (and kills) a run itself
 
 
 def sha_hex(data: bytes) -> str:
@@ -60,7 +61,7 @@ def icefloe(*args: str, cwd: Path, env: Mapping[str, str] | None = None, drop: t
     """
     environ = {k: v for k, v in os.environ.items() if not (drop and k.startswith(drop))}
     environ = {**environ, "COLUMNS": str(columns), **(env or {})}
-    return subprocess.run([sys.executable, "-c", MAIN, *args], cwd=cwd, env=environ,
+    return subprocess.run([*COMMAND, *args], cwd=cwd, env=environ,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -72,16 +73,27 @@ class Ran(NamedTuple):
     stderr: str
 
 
-def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
-    """``icefloe ARGS`` through ``main`` in this process; stdout and stderr as captured."""
+def invoke(capsys: pytest.CaptureFixture[str] | None, *args: str, columns: int | None = None) -> Ran:
+    """``icefloe ARGS`` through ``main`` in this process; stdout and stderr as captured (empty
+    with no ``capsys``, as in a module's fixture); as wide as ``columns`` where given."""
     from icefloe.cli import main
 
+    if capsys is not None:
+        capsys.readouterr()  # what came before is not this command's
+    saved = os.environ.get("COLUMNS")
+    if columns is not None:
+        os.environ["COLUMNS"] = str(columns)
     try:
         main(list(args))
         code = 0
     except SystemExit as done:
         code = done.code or 0
-    out, err = capsys.readouterr()
+    finally:
+        if columns is not None and saved is None:
+            del os.environ["COLUMNS"]
+        elif columns is not None:
+            os.environ["COLUMNS"] = saved
+    out, err = capsys.readouterr() if capsys is not None else ("", "")
     return Ran(code, out, err)
 
 

@@ -6,33 +6,25 @@ temporary server itself.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from helpers import icefloe, invoke, one_line_error
 
 from icefloe.cli.prefect_edge import ANALYTICS, STARTUP_TIMEOUT, apply_defaults
 
-ICEFLOE = [sys.executable, "-c", "from icefloe.cli import main; main()"]
+OURS = ("PREFECT_API", "PREFECT_SERVER_", "PREFECT_LOGGING", "PREFECT_PROFILE")  # the session's, not a person's
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("PREFECT_API", "PREFECT_SERVER_", "PREFECT_LOGGING", "PREFECT_PROFILE"))
-    }
-    return {**env, "PREFECT_HOME": str(home), **extra}
+    return {"PREFECT_HOME": str(home), **extra}
 
 
 def _dry_run(workspace: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     (workspace / "photos-a" / "note.txt").write_text("a file to plan\n")
-    return subprocess.run(
-        [*ICEFLOE, "-c", str(workspace / "icefloe.toml"), "archive", "photos-a", "--dry-run"],
-        cwd=workspace, env=env, capture_output=True, text=True, timeout=400,
-    )
+    return icefloe("-c", str(workspace / "icefloe.toml"), "archive", "photos-a", "--dry-run",
+                   cwd=workspace, env=env, drop=OURS, timeout=400)
 
 
 def _server_still_running(stderr: str) -> list[str]:
@@ -99,7 +91,7 @@ def test_the_person_s_prefect_settings_win(tmp_path: Path) -> None:
 def test_an_unexpected_error_is_one_line_not_a_traceback(workspace: Path, monkeypatch, capsys) -> None:
     import importlib
 
-    from icefloe.cli import BUG_EXIT, main
+    from icefloe.cli import BUG_EXIT
 
     app_module = importlib.import_module("icefloe.cli.app")  # icefloe.cli.app is the Typer app
 
@@ -108,11 +100,7 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(workspace: Path, monkey
 
     monkeypatch.setattr(app_module, "load_settings", broken)
     monkeypatch.delenv("ICEFLOE_DEBUG", raising=False)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["-c", str(workspace / "icefloe.toml"), "catalog"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == BUG_EXIT
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("icefloe: internal error"), err
-    assert "KeyError" in lines[0] and "ICEFLOE_DEBUG=1" in lines[0]
+    broke = invoke(capsys, "-c", str(workspace / "icefloe.toml"), "catalog")
+    line = one_line_error(broke)
+    assert broke.returncode == BUG_EXIT and line.startswith("icefloe: internal error")
+    assert "KeyError" in line and "ICEFLOE_DEBUG=1" in line

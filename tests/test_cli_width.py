@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from icefloe.catalog import (
     IMAGE_VERIFIED,
@@ -33,10 +32,10 @@ from icefloe.catalog import (
     UploadRecord,
     now_iso,
 )
+from helpers import invoke, ok, one_line_error
 from icefloe.cli import app
 from icefloe.cli.helptext import INSPECT, PANELS, reflow
 from icefloe.cli.render import Column, layout
-from icefloe.errors import IcefloeError, UsageError
 from icefloe.units import size
 
 WIDTH = 80
@@ -98,16 +97,20 @@ def long_world(tmp_path: Path, standin) -> Iterator[Path]:
     yield _long_world(tmp_path, standin.url)
 
 
-def run(config: Path, *args: str, columns: int = WIDTH, verdict: bool = False):
-    """One command in this process; with ``verdict`` a check that found problems (an icefloe
-    error after its report, as `sets verify` gives) counts as having run."""
-    result = CliRunner().invoke(app, ["-c", str(config), *args], env={"COLUMNS": str(columns)})
-    if isinstance(result.exception, IcefloeError) and verdict:
-        return result
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return result
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]):
+    """One command in this process, ``COLUMNS`` wide; with ``verdict`` a check that found
+    problems (an icefloe error line after its report, as `sets verify` gives) counts as run."""
+
+    def run(config: Path, *args: str, columns: int = WIDTH, verdict: bool = False):
+        ran = invoke(capsys, "-c", str(config), *args, columns=columns)
+        if verdict and ran.returncode != 0:
+            one_line_error(ran, after_report=True)
+        else:
+            ok(ran)
+        return ran
+
+    return run
 
 
 def _walk(command, path=(), panel=None) -> Iterator[tuple[tuple[str, ...], object, str | None]]:
@@ -141,7 +144,7 @@ def _arguments(path: tuple[str, ...], command, world: Path) -> list[str]:
     return args
 
 
-def _inventory_file(config: Path) -> None:
+def _inventory_file(run, config: Path) -> None:
     """An inventory of the stand-in's bucket, fetched as a person would, for `inventory show`."""
     job = run(config, "inventory", "request").stdout.strip()
     run(config, "jobs", job, "--output", str(config.parent / "inventory.json"))
@@ -153,8 +156,8 @@ def test_the_listings_are_found_in_the_app() -> None:
     assert "sets abandon" not in names and "catalog rebuild" not in names and "uploads abort" not in names
 
 
-def test_every_listing_fits_80_columns_with_long_names(long_world: Path) -> None:
-    _inventory_file(long_world)
+def test_every_listing_fits_80_columns_with_long_names(long_world: Path, run) -> None:
+    _inventory_file(run, long_world)
     for path, command in LISTINGS:
         result = run(long_world, *path, *_arguments(path, command, long_world), verdict=True)
         shown = " ".join(path)
@@ -176,8 +179,8 @@ def test_every_listing_fits_80_columns_with_long_names(long_world: Path) -> None
     assert "20261130T021500Z" in status
 
 
-def test_every_listing_prints_json(long_world: Path) -> None:
-    _inventory_file(long_world)
+def test_every_listing_prints_json(long_world: Path, run) -> None:
+    _inventory_file(run, long_world)
     for path, command in LISTINGS:
         result = run(long_world, *path, *_arguments(path, command, long_world), "--json", verdict=True)
         try:
@@ -194,11 +197,11 @@ def test_every_listing_prints_json(long_world: Path) -> None:
         run(long_world, "find", "grandparents", "--json").stdout))  # the folder is no file
 
 
-def test_two_formats_at_once_is_one_line(long_world: Path) -> None:
-    result = CliRunner().invoke(app, ["-c", str(long_world), "catalog", "--json", "--format", "csv"])
-    assert isinstance(result.exception, UsageError) and "two formats" in result.exception.message
-    bad = CliRunner().invoke(app, ["-c", str(long_world), "catalog", "--format", "yaml"])
-    assert bad.exit_code == 2 and "table" in bad.output and "markdown" in bad.output
+def test_two_formats_at_once_is_one_line(long_world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    both = invoke(capsys, "-c", str(long_world), "catalog", "--json", "--format", "csv")
+    assert "two formats" in one_line_error(both) and both.returncode == 2
+    bad = invoke(capsys, "-c", str(long_world), "catalog", "--format", "yaml")
+    assert bad.returncode == 2 and "table" in one_line_error(bad) and "markdown" in bad.stderr
 
 
 # --- the renderer on its own -------------------------------------------------------------
@@ -226,10 +229,10 @@ def test_a_table_fits_or_becomes_records_and_nothing_is_cut() -> None:
 HELP_MARGIN = 2  # rich pads the help text by one column on each side
 
 
-def _help(path: tuple[str, ...]) -> str:
-    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": str(WIDTH)})
-    assert result.exit_code == 0, result.output
-    return result.stdout
+@pytest.fixture
+def help_of(capsys: pytest.CaptureFixture[str]):
+    """``icefloe PATH --help`` as rendered at 80 columns."""
+    return lambda path: ok(invoke(capsys, *path, "--help", columns=WIDTH))
 
 
 def _description(text: str) -> list[list[str]]:
@@ -253,11 +256,11 @@ def _docstring(command) -> str:
 
 
 @pytest.mark.parametrize("path", [path for path, _, _ in EVERY], ids=lambda p: " ".join(p))
-def test_help_reflows_every_paragraph(path: tuple[str, ...]) -> None:
+def test_help_reflows_every_paragraph(path: tuple[str, ...], help_of) -> None:
     command = dict((p, c) for p, c, _ in EVERY)[path]
     doc = _docstring(command)
     assert doc, f"icefloe {' '.join(path)} has no help"
-    rendered = _description(_help(path))
+    rendered = _description(help_of(path))
     wanted = [" ".join(p.split()) for p in reflow(doc).split("\n\n")]
     assert [" ".join(" ".join(b).split()) for b in rendered] == wanted
     room = WIDTH - HELP_MARGIN
@@ -267,18 +270,18 @@ def test_help_reflows_every_paragraph(path: tuple[str, ...]) -> None:
                 f"icefloe {' '.join(path)} --help breaks a line early:\n{line}\n{after}")
 
 
-def test_top_level_help_groups_commands_by_stage() -> None:
+def test_top_level_help_groups_commands_by_stage(help_of) -> None:
     for name, command in ROOT.commands.items():
         assert getattr(command, "rich_help_panel", None) in PANELS, f"icefloe {name} has no panel"
-    text = _help(())
+    text = help_of(())
     heads = [re.sub(r"[─╭╮]", "", line).strip() for line in text.splitlines() if line.startswith("╭")]
     assert heads == ["Options", *PANELS]
-    assert not any(line.rstrip().endswith("<str>") for line in _help(("catalog",)).splitlines())
-    assert "One of: table, csv, json, markdown, html." in " ".join(_help(("catalog",)).replace("│", "").split())
-    assert "One of: Expedited, Standard, Bulk." in " ".join(_help(("restore",)).replace("│", "").split())
+    assert not any(line.rstrip().endswith("<str>") for line in help_of(("catalog",)).splitlines())
+    assert "One of: table, csv, json, markdown, html." in " ".join(help_of(("catalog",)).replace("│", "").split())
+    assert "One of: Expedited, Standard, Bulk." in " ".join(help_of(("restore",)).replace("│", "").split())
 
 
-def test_the_choices_help_lists_are_the_library_s() -> None:
+def test_the_choices_help_lists_are_the_library_s(capsys: pytest.CaptureFixture[str]) -> None:
     from typing import get_args
 
     from icefloe.cli.burn import BurnTool
@@ -291,5 +294,5 @@ def test_the_choices_help_lists_are_the_library_s() -> None:
     assert get_args(DiscType) == tuple(DISC_SECTORS)
     assert get_args(BurnTool) == TOOLS == get_args(ArchiveConfig.model_fields["burn_tool"].annotation)
     assert get_args(Tier) == get_args(RestoreConfig.model_fields["tier"].annotation)
-    refused = CliRunner().invoke(app, ["iso", "some-folder", "--disc", "floppy"])
-    assert refused.exit_code == 2 and "bd-r-dl" in refused.output
+    refused = invoke(capsys, "iso", "some-folder", "--disc", "floppy")
+    assert refused.returncode == 2 and "bd-r-dl" in one_line_error(refused)

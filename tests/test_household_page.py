@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from builders import FILES, make_world
+from helpers import invoke, ok, one_line_error
 from icefloe.catalog import INVENTORY_SEEN, DiscCheck, ManifestEntry, MirrorRun, now_iso
 from icefloe.fsutil import atomic_write_bytes
 from icefloe.household import gather, household_page, names_json, summary
@@ -141,18 +142,14 @@ def test_names_are_embedded_compactly_for_a_large_catalog(workspace: Path) -> No
 
 
 def test_cli_writes_the_page_atomically_and_an_interrupted_write_keeps_the_old_one(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from typer.testing import CliRunner
-
     import icefloe.fsutil
-    from icefloe.cli import app
 
     make_world(workspace)
     page = workspace / "share" / "household.html"
-    cli = CliRunner()
     args = ["-c", str(workspace / "icefloe.toml"), "catalog", "--format", "html", "-o", str(page)]
-    assert cli.invoke(app, args).exit_code == 0
+    ok(invoke(capsys, *args))
     before = page.read_bytes()
     assert before.rstrip().endswith(b"</html>")
     add_new_photos(workspace / "photos-a")
@@ -162,11 +159,12 @@ def test_cli_writes_the_page_atomically_and_an_interrupted_write_keeps_the_old_o
         raise KeyboardInterrupt
 
     monkeypatch.setattr(icefloe.fsutil.os, "fsync", interrupted)
-    cli.invoke(app, args)
+    interrupted_run = invoke(capsys, *args)
     monkeypatch.setattr(icefloe.fsutil.os, "fsync", real_fsync)
+    assert interrupted_run.returncode == 130 and "interrupted" in one_line_error(interrupted_run)
     assert page.read_bytes() == before
     assert sorted(p.name for p in page.parent.iterdir()) == ["household.html"]  # no temp file left
-    assert cli.invoke(app, args).exit_code == 0  # the rerun writes the new page, once
+    ok(invoke(capsys, *args))  # the rerun writes the new page, once
     after = page.read_text()
     assert "IMG_9000.jpg" in after and after.count("<html") == 1
     assert sorted(p.name for p in page.parent.iterdir()) == ["household.html"]

@@ -7,17 +7,15 @@ full", raised by a trigger inside the recording transaction).
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from archive_helpers import make_partition
+from helpers import icefloe, one_line_error
 from icefloe.archive import consolidate
 from icefloe.catalog import TESTZIP, Catalog
 from icefloe.errors import CatalogError, NotEnoughSpace
@@ -88,13 +86,8 @@ def test_cli_on_a_full_catalog_is_one_line_and_keeps_nothing(workspace: Path) ->
     with Catalog.open(catalog_path) as catalog:
         with catalog.transaction() as conn:
             conn.execute(FULL_DISK)
-    proc = subprocess.run(
-        [sys.executable, "-c", "from icefloe.cli import main; main()", "consolidate", "photos-b", "--workers", "1"],
-        cwd=workspace, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-        env={**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"},
-    )
-    assert proc.returncode == 3, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "database or disk is full" in lines[0] and "Traceback" not in proc.stderr
+    proc = icefloe("consolidate", "photos-b", "--workers", "1", cwd=workspace,
+                   env={"ICEFLOE_ARCHIVE_PASSWORD": "pw"})
+    assert proc.returncode == 3 and "database or disk is full" in one_line_error(proc)
     assert rows(catalog_path)["archive_sets"] == 0
     assert list((workspace / "work" / "archives").iterdir()) == []

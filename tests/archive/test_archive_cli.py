@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+import helpers
 from archive_helpers import sevenzip, text
 from icefloe.catalog import TESTZIP, Catalog
 
-MAIN = "from icefloe.cli import main; main()"
-
-
 def icefloe(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k != "ICEFLOE_ARCHIVE_PASSWORD"}
-    return subprocess.run(
-        [sys.executable, "-c", MAIN, *args], cwd=cwd, env={**environ, **(env or {})},
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )
+    """``icefloe ARGS`` with no archive password but the one given in ``env``."""
+    return helpers.icefloe(*args, cwd=cwd, env=env, drop=("ICEFLOE_ARCHIVE_PASSWORD",))
 
 
 def fill(workspace: Path) -> None:
@@ -82,7 +76,7 @@ def test_a_second_consolidation_is_refused_naming_the_first_and_one_set_results(
     config.write_text(config.read_text() + 'compression = "lzma2"\n')  # random data: seconds of LZMA2
     environ = {**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"}
     first = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "consolidate", "photos-a", "--json", "--workers", "1"],
+        [*helpers.COMMAND, "consolidate", "photos-a", "--json", "--workers", "1"],
         cwd=workspace, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         stdin=subprocess.DEVNULL,
     )

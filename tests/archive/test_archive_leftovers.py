@@ -10,17 +10,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from archive_helpers import text
+from helpers import COMMAND
 from icefloe.archive import consolidate
 from icefloe.archive.workspace import PARTIAL_RE
 from icefloe.catalog import Catalog
 from icefloe.fsutil import WRITER_LOCK, remove_leftovers, writer_lock
 
-MAIN = "from icefloe.cli import main; main()"
 
 
 def age(path: Path, seconds: float = 60) -> None:
@@ -38,7 +37,7 @@ def test_killed_consolidation_is_cleaned_up_by_the_next_run(workspace: Path) -> 
         (part / f"notes-{i}.txt").write_bytes(text(6_000_000, seed=i))  # LZMA2: seconds of work
     archives = workspace / "work" / "archives"
     proc = subprocess.Popen(
-        [sys.executable, "-c", MAIN, "consolidate", "photos-a", "--workers", "1"],
+        [*COMMAND, "consolidate", "photos-a", "--workers", "1"],
         cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "ICEFLOE_ARCHIVE_PASSWORD": "pw"},
     )

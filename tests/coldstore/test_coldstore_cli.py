@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from coldstore_helpers import MIB, create_container, write_config, write_random
+from helpers import invoke, one_line_error
 
-from icefloe.cli import main
 from icefloe.cli.uploads import parse_age
 
 
@@ -19,16 +19,7 @@ def icefloe(standin, coldcfg, tmp_path: Path, capsys):
     create_container(coldcfg)
     config = write_config(tmp_path, coldcfg)
 
-    def run(*args: str, create: bool = True) -> tuple[int, str, str]:
-        try:
-            main(["-c", str(config), *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *args: invoke(capsys, "-c", str(config), *args)
 
 
 def test_upload_list_inventory_jobs(icefloe, backend, tmp_path: Path) -> None:
@@ -112,10 +103,9 @@ def test_missing_container(standin, coldcfg, tmp_path: Path, capsys) -> None:
     config = write_config(tmp_path, coldcfg)  # the container is never created
     src = tmp_path / "a.bin"
     write_random(src, 10)
-    with pytest.raises(SystemExit) as exc:
-        main(["-c", str(config), "upload", str(src)])
-    err = capsys.readouterr().err
-    assert exc.value.code == 5 and "does not exist" in err and "create it with" in err
+    refused = invoke(capsys, "-c", str(config), "upload", str(src))
+    err = one_line_error(refused)
+    assert refused.returncode == 5 and "does not exist" in err and "create it with" in err
 
 
 def test_parse_age() -> None:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from coldstore_helpers import MIB, create_container, retrieve, write_config, write_random
+from helpers import invoke, ok
 
-from icefloe.cli import main
 
 
 def fetch_inventory(store, dest: Path) -> None:
@@ -78,11 +78,7 @@ def test_upload_force_sends_again(standin, coldcfg, tmp_path: Path, capsys) -> N
     write_random(src, MIB + 3)
 
     def upload(*extra: str) -> dict:
-        try:
-            main(["-c", str(config), "upload", str(src), "--json", *extra])
-        except SystemExit as exc:
-            assert not exc.code, capsys.readouterr().err
-        return json.loads(capsys.readouterr().out)
+        return json.loads(ok(invoke(capsys, "-c", str(config), "upload", str(src), "--json", *extra)))
 
     first = upload()
     assert upload()["already_stored"] is True

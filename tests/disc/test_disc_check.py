@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from disc_helpers import record_set
+from helpers import invoke, ok, one_line_error
 
 from icefloe.catalog import Catalog
-from icefloe.cli import main
 from icefloe.config import load_settings
 from icefloe.disc.check import check_disc, discs_due
 from icefloe.disc.records import build_set_images
@@ -57,12 +57,10 @@ def images(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
 
 def test_a_good_and_a_damaged_image_are_both_recorded(images, workspace: Path, capsys) -> None:
     good, scratched, ruined = images
-    with pytest.raises(SystemExit) as done:
-        main(["discs", "check", str(good), str(scratched), "--json"])
-    out = capsys.readouterr()
-    assert done.value.code == 6, out.err  # a damaged disc is a finding, not a crash
-    assert "burn a new copy" in out.err and "Traceback" not in out.err
-    rows = json.loads(out.out)
+    out = invoke(capsys, "discs", "check", str(good), str(scratched), "--json")
+    assert out.returncode == 6, out.stderr  # a damaged disc is a finding, not a crash
+    assert "burn a new copy" in one_line_error(out, after_report=True)
+    rows = json.loads(out.stdout)
     assert [r["ok"] for r in rows] == [True, False]
     first, second = rows
     assert first["damaged_blocks"] == 0 and first["margin_blocks"] == first["recovery_blocks"] > 0
@@ -95,7 +93,8 @@ def test_a_disc_never_checked_is_due_a_year_after_its_image(images, workspace: P
         assert due["last_checked"] is None
 
 
-def test_a_check_killed_midway_records_nothing_and_leaves_no_copies(images, workspace: Path, monkeypatch) -> None:
+def test_a_check_killed_midway_records_nothing_and_leaves_no_copies(images, workspace: Path, monkeypatch,
+                                                                    capsys) -> None:
     import tempfile
 
     import icefloe.disc.check as check
@@ -115,17 +114,14 @@ def test_a_check_killed_midway_records_nothing_and_leaves_no_copies(images, work
     real_run = check.subprocess.run
     monkeypatch.setattr(check.tempfile, "TemporaryDirectory", tracked)
     monkeypatch.setattr(check.subprocess, "run", killed)
-    with pytest.raises(SystemExit) as done:
-        main(["discs", "check", str(good)])
-    assert done.value.code == 130  # the CLI's "interrupted: run the same command again"
+    killed_run = invoke(capsys, "discs", "check", str(good))
+    assert killed_run.returncode == 130 and "run the same command again" in one_line_error(killed_run, after_report=True)
     assert made and not any(Path(m).exists() for m in made)
     settings = load_settings(workspace / "icefloe.toml")
     with Catalog.open(settings.catalog_path) as catalog:
         assert catalog.disc_checks() == []
     monkeypatch.setattr(check.subprocess, "run", real_run)
-    with pytest.raises(SystemExit) as done:
-        main(["discs", "check", str(good)])
-    assert done.value.code in (0, None)
+    ok(invoke(capsys, "discs", "check", str(good)))
     with Catalog.open(settings.catalog_path) as catalog:
         assert [c.ok for c in catalog.disc_checks()] == [True]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from disc_helpers import record_set, sha256_file
+from helpers import invoke
 
 from icefloe.catalog import BURNED_READBACK, IMAGE_VERIFIED, Catalog
-from icefloe.cli import main
 from icefloe.config import load_settings
 
 
@@ -18,13 +18,7 @@ def icefloe(capsys, workspace: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(workspace)
     monkeypatch.delenv("ICEFLOE_CONFIG", raising=False)
 
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as done:
-            main(list(args))
-        out = capsys.readouterr()
-        return done.value.code or 0, out.out, out.err
-
-    return run
+    return lambda *args: invoke(capsys, *args)
 
 
 def test_folder_image_verify_and_burn(icefloe, shapes: Path, workspace: Path, tmp_path: Path) -> None:

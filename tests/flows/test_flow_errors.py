@@ -10,6 +10,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from helpers import invoke
 
 from icefloe.catalog import TESTZIP, Catalog
 from icefloe.errors import ChecksumMismatch
@@ -37,14 +38,10 @@ def _damage_before_testzip(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _icefloe(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, list[str]]:
-    from icefloe.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    err = capsys.readouterr().err
-    assert "Traceback" not in err  # the traceback stays in the run's logs on the Prefect server
+    ran = invoke(capsys, *args)
+    assert "Traceback" not in ran.stderr  # the traceback stays in the run's logs on the Prefect server
     # Prefect's own log lines come first; icefloe's verdict is the last line, and the only one.
-    return exit_info.value.code, [line for line in err.splitlines() if line.startswith("icefloe:")]
+    return ran.returncode, [line for line in ran.stderr.splitlines() if line.startswith("icefloe:")]
 
 
 def test_failed_testzip_is_the_stage_and_its_reason(prefect_harness, testzip_config, monkeypatch, capsys):

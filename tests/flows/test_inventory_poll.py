@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from helpers import invoke
 
 from icefloe.catalog import INVENTORY_SEEN, Catalog, CopyRecord, JobRecord
 from icefloe.config import load_settings
@@ -26,12 +27,8 @@ def s3_config(workspace: Path, standin) -> Path:
 
 
 def _icefloe(capsys: pytest.CaptureFixture, config: Path, *args: str) -> tuple[int, str]:
-    from icefloe.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["-c", str(config), *args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out + captured.err
+    ran = invoke(capsys, "-c", str(config), *args)
+    return ran.returncode, ran.stdout + ran.stderr
 
 
 def _upload_by_hand(capsys, config: Path, name: str = "scan-2019.tar") -> str:

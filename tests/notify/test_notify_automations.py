@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import invoke
 
 from receivers import Mailbox, Webhook, free_port
 
@@ -27,11 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _icefloe(*args: str) -> int:
-    from icefloe.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    return int(done.value.code or 0)
+    return invoke(None, *args).returncode
 
 
 def _write_config(folder: Path, mail_port: int, **notify: Any) -> Path:

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from helpers import invoke, one_line_error
 
 from icefloe.config import NotifyConfig, load_settings
 from icefloe.errors import ConfigInvalid
@@ -62,23 +63,15 @@ def test_every_notify_becomes_one_action_per_channel_with_the_configured_windows
         AutomationCore.model_validate(doc)
 
 
-def _main(*args: str) -> int:
-    from icefloe.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    return int(done.value.code or 0)
-
-
 def test_a_malformed_url_is_one_line_at_install_and_changes_nothing(prefect_harness, tmp_path, capsys):
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         before = [a.name for a in client.read_automations()]
     config = _config(tmp_path, '["nosuchservice://example.org/x"]')
-    assert _main("-c", str(config), "notify", "install") == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nosuchservice://example.org/x" in err[0] and "Apprise" in err[0], err
+    refused = invoke(capsys, "-c", str(config), "notify", "install")
+    err = one_line_error(refused)
+    assert refused.returncode == 2 and "nosuchservice://example.org/x" in err and "Apprise" in err
     with get_client(sync_client=True) as client:
         assert [a.name for a in client.read_automations()] == before
 
@@ -87,11 +80,10 @@ def test_notify_test_reaches_every_channel_and_names_the_one_that_failed(prefect
     dead = free_port()
     with Webhook() as hook:
         config = _config(tmp_path, f'["json://127.0.0.1:{hook.port}/ok", "json://127.0.0.1:{dead}/down"]')
-        code = _main("-c", str(config), "notify", "test")
-        out = capsys.readouterr()
-        assert code == 5, out
+        out = invoke(capsys, "-c", str(config), "notify", "test")
+        assert out.returncode == 5, out
         assert len(hook.inbox.messages) == 1 and "test" in hook.inbox.messages[0][0]
-    lines = out.out.splitlines()
+    lines = out.stdout.splitlines()
     assert any(line.startswith("sent") and f"{hook.port}/ok" in line for line in lines)
     assert any(line.startswith("FAILED") and f"{dead}/down" in line for line in lines)
-    assert "1 of 2 channel(s)" in out.err and "Traceback" not in out.err
+    assert "1 of 2 channel(s)" in one_line_error(out, after_report=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import boto3
 import httpx
-import pytest
+from helpers import invoke
 
 from icefloe.sample import make_sample_partition
 from icefloe.service import SERVER_UNIT, WORKER_UNIT
@@ -81,12 +81,9 @@ def _workspace(folder: Path, bucket: str) -> Path:
 
 
 def _install(config: Path, unit_dir: Path, port: int) -> dict[str, str]:
-    from icefloe.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main(["-c", str(config), "service", "install", "--worker", "--dir", str(unit_dir), "--port", str(port),
-              "--prefect-home", str(unit_dir / "prefect-home")])
-    assert done.value.code in (0, None)
+    installed = invoke(None, "-c", str(config), "service", "install", "--worker", "--dir", str(unit_dir),
+                       "--port", str(port), "--prefect-home", str(unit_dir / "prefect-home"))
+    assert installed.returncode == 0
     return {p.name: p.read_text() for p in unit_dir.glob("*.service")}
 
 

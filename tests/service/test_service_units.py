@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import invoke, ok
 
 from icefloe.service import SERVE_UNIT, SERVER_UNIT, WORKER_UNIT, exec_lines
 from unit_helpers import free_port, run_step, start, stop, wait_for
@@ -37,12 +38,9 @@ def _config(folder: Path) -> Path:
 
 
 def _install(config: Path, unit_dir: Path, *extra: str) -> dict[str, str]:
-    from icefloe.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main(["-c", str(config), "service", "install", "--dir", str(unit_dir),
-              "--prefect-home", str(unit_dir / "prefect-home"), *extra])
-    assert done.value.code in (0, None)
+    installed = invoke(None, "-c", str(config), "service", "install", "--dir", str(unit_dir),
+                       "--prefect-home", str(unit_dir / "prefect-home"), *extra)
+    assert installed.returncode == 0
     return {p.name: p.read_text() for p in sorted(unit_dir.glob("*.service"))}
 
 
@@ -115,12 +113,7 @@ def test_the_units_command_lines_serve_every_deployment_on_the_configured_schedu
 def _status(config: Path, api: str, capsys: pytest.CaptureFixture[str]) -> dict | None:
     import json
 
-    from icefloe.cli import main
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit):
-        main(["-c", str(config), "status", "--json"])
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(ok(invoke(capsys, "-c", str(config), "status", "--json")))
     return data if data["server"]["reachable"] else None
 
 
