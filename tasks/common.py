@@ -3,12 +3,15 @@ and progress as an artifact."""
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import logging
 import os
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,22 +88,33 @@ def failed_stages(flow_run_id: Any) -> list[tuple[str, BaseException]]:
         return _failed_stages.pop(str(flow_run_id), [])
 
 
+# A label update waits on the server's database write: about 2 s on the SQLite a household
+# server runs, which every stage paid before its work. One thread sends them in order instead.
+_labeller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="icefloe-stage-label")
+_log = logging.getLogger("icefloe.stages")
+
+
+def _send_label(flow_run_id: Any, name: str) -> None:
+    try:
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run_labels(flow_run_id, {STAGE_LABEL: name})
+    except Exception as exc:  # noqa: BLE001 - a label must never fail the work
+        _log.debug("stage label not set: %s", exc)
+
+
 def _label_stage() -> None:
     """Label the flow run with the stage that starts, so a run whose process died (no failure
-    of its own to report) is notified with the stage it was in."""
+    of its own to report) is notified with the stage it was in. Sent beside the work (with
+    this context's Prefect settings), not before it."""
     from prefect.context import TaskRunContext
 
     context = TaskRunContext.get()
     run = context.task_run if context else None
     if run is None or run.flow_run_id is None:
         return
-    try:
-        from prefect import get_client
-
-        with get_client(sync_client=True) as client:
-            client.update_flow_run_labels(run.flow_run_id, {STAGE_LABEL: run.name})
-    except Exception as exc:  # noqa: BLE001 - a label must never fail the work
-        get_run_logger().debug("stage label not set: %s", exc)
+    _labeller.submit(contextvars.copy_context().run, _send_label, run.flow_run_id, run.name)
 
 
 def stage(**options: Any) -> Callable[[Callable[..., Any]], Any]:
